@@ -1,0 +1,27 @@
+# Set-up and everyday commands. Each target creates the virtual environment it needs.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean-venv
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[eval,dev]"
+	$(BIN)/pip check
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job: compress + decompress the bundled sample image with the default zoo model.
+demo: $(STAMP)
+	$(BIN)/tfc-swin demo
+
+# The whole test suite (under 15 minutes on 2 cores).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,83 @@
+"""Exports trained runs into the versioned zoo, measuring each on Kodak for the manifest.
+
+  python experiments/export.py --name conv-hyperprior-cpu --version 1 \
+      --runs runs/conv-hyperprior-cpu-0.003,runs/conv-hyperprior-cpu-0.001,... \
+      --kodak ../shared/data/kodak [--default]
+
+Runs are ordered by lambda (largest lambda = lowest rate = quality 1). Each becomes
+zoo/<name>/<version>/q<quality>/ (a SavedModel with compress/decompress signatures); the
+manifest records config, lambda, steps, training data, TF/TFC versions, file sha256s and the
+measured Kodak bpp / PSNR / MS-SSIM.
+"""
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("runs", None, "Training run folders (with checkpoints/ and "
+                  "train_config.json), one per quality.")
+flags.DEFINE_string("name", None, "Zoo model name (default: the runs' config name).")
+flags.DEFINE_string("version", "1", "Zoo version.")
+flags.DEFINE_string("kodak", "", "Folder of evaluation images (Kodak); empty = don't measure.")
+flags.DEFINE_boolean("default", False, "Make this model (highest quality) the zoo default.")
+flags.DEFINE_integer("default_quality", 0, "Quality to make default (0 = the middle one).")
+flags.mark_flags_as_required(["runs"])
+
+
+def measure_folder(coder, folder: str) -> dict:
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from tfc_swin.eval import runner  # pylint: disable=import-outside-toplevel
+  rows = [runner.measure(coder, runner.load_image(p)) for p in runner.list_images(folder)]
+  return {k: round(float(np.mean([r[k] for r in rows])), 4)
+          for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")} | {"images": len(rows)}
+
+
+def main(argv):
+  del argv
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
+  from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
+  configs = []
+  for run in FLAGS.runs:
+    with open(os.path.join(run, "train_config.json")) as f:
+      configs.append((run, json.load(f)))
+  models = {c["model"] for _, c in configs}
+  if len(models) != 1:
+    raise app.UsageError(f"runs mix configs {sorted(models)}")
+  name = FLAGS.name or models.pop()
+  configs.sort(key=lambda rc: -rc[1]["lmbda"])
+  for quality, (run, cfg) in enumerate(configs, start=1):
+    codec = build_codec(cfg["model"])
+    ckpt = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+    if not ckpt:
+      raise app.UsageError(f"{run}: no checkpoint")
+    tf.train.Checkpoint(model=codec).read(ckpt).assert_existing_objects_matched() \
+        .expect_partial()
+    steps = int(ckpt.rsplit("-", 1)[1])
+    record = {"lmbda": cfg["lmbda"], "steps": steps, "training_data": cfg["data"],
+              "patch_size": cfg["patch_size"], "batch_size": cfg["batch_size"],
+              "learning_rate": cfg["learning_rate"], "checkpoint": os.path.basename(ckpt)}
+    if FLAGS.kodak:
+      t0 = time.time()
+      record["kodak"] = measure_folder(Coder.from_codec(codec, f"{name}/{FLAGS.version}/"
+                                                        f"q{quality}"), FLAGS.kodak)
+      print(f"q{quality}: kodak {record['kodak']} ({time.time() - t0:.0f} s)", file=sys.stderr)
+    folder = zoo.add_to_zoo(codec, name, FLAGS.version, quality, record)
+    print(f"exported {run} (lambda {cfg['lmbda']}, step {steps}) -> {folder}")
+  if FLAGS.default:
+    quality = FLAGS.default_quality or (len(configs) + 1) // 2
+    path = os.path.join(zoo.root(), "zoo.json")
+    with open(path + ".part", "w") as f:
+      json.dump({"default": {"model": name, "version": FLAGS.version, "quality": quality}},
+                f, indent=1)
+      f.write("\n")
+    os.replace(path + ".part", path)
+    print(f"default model: {name} v{FLAGS.version} q{quality}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,120 @@
+"""Swin layers: shapes, serialization, and shifted-window attention against a reference."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfc_swin.layers import (PatchMerge, PatchSplit, SwinStage, SwinTransformerBlock,
+                             WindowAttention)
+from tfc_swin.layers.swin import effective_window
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16, 32), (1, 7, 13, 32), (1, 1, 1, 32),
+                                   (1, 9, 4, 64)])
+@pytest.mark.parametrize("shift", [False, True])
+def test_block_keeps_shape(shape, shift):
+  block = SwinTransformerBlock(window_size=4, shift=shift, head_dim=16)
+  assert block(tf.random.normal(shape)).shape == shape
+
+
+def test_block_dynamic_shapes_in_graph():
+  block = SwinTransformerBlock(window_size=4, shift=True, head_dim=16)
+  fn = tf.function(block, input_signature=[tf.TensorSpec([None, None, None, 32])])
+  for shape in [(1, 9, 10, 32), (2, 3, 17, 32), (1, 1, 1, 32)]:
+    assert fn(tf.random.normal(shape)).shape == shape
+
+
+def test_patch_merge_and_split_shapes():
+  x = tf.random.normal((2, 9, 6, 16))
+  assert PatchMerge(24)(x).shape == (2, 5, 3, 24)
+  assert PatchSplit(8)(x).shape == (2, 18, 12, 8)
+  assert SwinStage(24, 2, "merge", window_size=2, head_dim=8)(x).shape == (2, 5, 3, 24)
+  assert SwinStage(8, 2, "split", window_size=2, head_dim=8)(x).shape == (2, 18, 12, 8)
+
+
+def test_window_shrinks_to_map_and_drops_shift():
+  window, shift = effective_window(tf.constant(3), tf.constant(10), 8, True)
+  assert (int(window), int(shift)) == (3, 0)
+  window, shift = effective_window(tf.constant(16), tf.constant(10), 8, True)
+  assert (int(window), int(shift)) == (8, 4)
+
+
+@pytest.mark.parametrize("layer", [
+    WindowAttention(window_size=4, head_dim=8, relative_position_bias=False),
+    SwinTransformerBlock(window_size=4, shift=True, head_dim=8, layer_norm=False),
+    PatchMerge(12, layer_norm=False, use_bias=True),
+    PatchSplit(12),
+    SwinStage(12, 3, "split", window_size=2, head_dim=4, shifted_windows=False),
+])
+def test_get_config_round_trip(layer):
+  x = tf.random.normal((1, 16, 8)) if isinstance(layer, WindowAttention) else \
+      tf.random.normal((1, 6, 6, 8))
+  y = layer(x)
+  clone = type(layer).from_config(layer.get_config())
+  clone(x)
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_allclose(clone(x), y, rtol=1e-5, atol=1e-5)
+  assert clone.get_config() == layer.get_config()
+  restored = tf.keras.layers.deserialize(tf.keras.layers.serialize(layer))
+  assert type(restored) is type(layer)
+
+
+def test_layer_norm_and_bias_switches_change_weights():
+  x = tf.random.normal((1, 8, 8, 32))
+  with_ln = SwinTransformerBlock(4, head_dim=16)
+  without = SwinTransformerBlock(4, head_dim=16, layer_norm=False, relative_position_bias=False)
+  with_ln(x), without(x)
+  names = lambda l: {w.name.split("/")[-1] for w in l.weights}  # noqa: E731
+  assert "relative_position_bias_table:0" in names(with_ln)
+  assert "relative_position_bias_table:0" not in names(without)
+  assert len(with_ln.weights) - len(without.weights) == 4 + 1  # 2 LayerNorms, 1 bias table
+
+
+def _reference_block_attention(block, x):
+  """Explicit-mask reference for one (shifted) window-attention block on an HxW map.
+
+  Every token attends over the whole map, masked to the tokens that share its window after
+  the cyclic shift and come from the same region (i.e. are not wrapped around).
+  """
+  _, h, w, c = x.shape
+  ws, shift = block.window_size, block.window_size // 2 if block.shift else 0
+  attn = block.attn
+  t = block.norm1(x)[0].numpy().reshape(h * w, c)
+  qkv = attn.qkv(t[None])[0].numpy().reshape(h * w, 3, attn.num_heads, c // attn.num_heads)
+  q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+  # Position of every token in the shifted frame.
+  rows, cols = np.divmod(np.arange(h * w), w)
+  sr, sc = (rows - shift) % h, (cols - shift) % w
+  window = (sr // ws) * (w // ws) + sc // ws
+
+  def region(p, size):
+    return np.where(p < size - ws, 0, np.where(p < size - shift, 1, 2)) if shift else 0 * p
+
+  reg = region(sr, h) * 3 + region(sc, w)
+  allowed = (window[:, None] == window[None, :]) & (reg[:, None] == reg[None, :])
+  table = attn.bias_table.numpy()
+  rel_r = (sr % ws)[:, None] - (sr % ws)[None, :] + ws - 1
+  rel_c = (sc % ws)[:, None] - (sc % ws)[None, :] + ws - 1
+  bias = table[rel_r * (2 * ws - 1) + rel_c]  # (N, N, heads)
+  hd = c // attn.num_heads
+  out = np.zeros((h * w, attn.num_heads, hd))
+  for head in range(attn.num_heads):
+    logits = q[:, head] @ k[:, head].T * hd ** -0.5 + bias[..., head]
+    logits = np.where(allowed, logits, -np.inf)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    out[:, head] = p @ v[:, head]
+  attended = attn.proj(out.reshape(1, h * w, c).astype(np.float32))[0].numpy()
+  x1 = (x[0].numpy().reshape(h * w, c) + attended).reshape(1, h, w, c)
+  return x1 + block.mlp(block.norm2(x1)).numpy()
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_shifted_window_attention_matches_explicit_mask(shift):
+  tf.keras.utils.set_random_seed(1)
+  block = SwinTransformerBlock(window_size=4, shift=shift, head_dim=8)
+  x = tf.random.normal((1, 8, 12, 16))
+  y = block(x)
+  # Make the position bias non-trivial so its indexing is tested too.
+  block.attn.bias_table.assign(tf.random.normal(block.attn.bias_table.shape))
+  y = block(x).numpy()
+  np.testing.assert_allclose(y, _reference_block_attention(block, x), rtol=1e-4, atol=1e-4)

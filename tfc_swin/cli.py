@@ -1,0 +1,219 @@
+"""The ``tfc-swin`` command line (also ``python -m tfc_swin``).
+
+    tfc-swin models [--zoo]                 registered configs / shipped zoo models
+    tfc-swin compress IN OUT [--model M] [--quality Q] [--force] [-v]
+    tfc-swin decompress IN OUT.png [--model M] [--force] [-v]
+    tfc-swin info FILE                      header fields of a compressed file
+    tfc-swin demo [--model M] [--quality Q] compress + decompress the bundled sample image
+
+Errors print one line ``tfc-swin: error: ...`` and exit with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SAMPLE_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sample.png")
+
+
+def _psnr(a, b) -> float:
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+  return float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+
+
+def _coder(args):
+  from tfc_swin.api import load_coder  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  coder = load_coder(args.model, args.quality, args.version)
+  return coder, time.perf_counter() - t0
+
+
+def cmd_models(args) -> None:
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  if args.zoo:
+    names = zoo.models()
+    if not names:
+      print(f"no models shipped in {zoo.root()}")
+    default = zoo.default() if names else {}
+    for name in names:
+      m = zoo.manifest(name)
+      for version, entry in sorted(m["versions"].items(), key=lambda kv: int(kv[0])):
+        for q, info in sorted(entry["qualities"].items(), key=lambda kv: int(kv[0])):
+          kodak = info.get("kodak", {})
+          mark = "*" if (name, int(q)) == (default.get("model"), default.get("quality")) else " "
+          print(f"{mark} {name:24s} v{version} q{q}  lambda={info.get('lmbda')}  "
+                f"steps={info.get('steps')}  kodak bpp={kodak.get('bpp', '-')} "
+                f"psnr={kodak.get('psnr', '-')}")
+    if names:
+      print("* = default")
+    return
+  from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
+  from tfc_swin.configs import config_names, get_config  # pylint: disable=import-outside-toplevel
+  print(f"{'name':26s} {'family':16s} {'params':>12s}  description")
+  for name in config_names():
+    config = get_config(name)
+    params = build_codec(config).count_parameters() if args.count else None
+    count = f"{params:,}" if params is not None else "-"
+    print(f"{name:26s} {config.family:16s} {count:>12s}  {config.description}")
+
+
+def cmd_compress(args) -> None:
+  from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  rgb, mode, alpha = image_io.read_image(args.input)
+  t_read = time.perf_counter() - t0
+  coder, t_load = _coder(args)
+  data = coder.compress_array(rgb, mode, alpha)
+  t1 = time.perf_counter()
+  image_io.write_bytes(args.output, data, force=args.force, protect=(args.input,))
+  t_write = time.perf_counter() - t1
+  h, w = rgb.shape[:2]
+  bpp = 8 * os.path.getsize(args.output) / (h * w)
+  print(f"{args.input} -> {args.output}: {w}x{h} {mode}, {os.path.getsize(args.output)} bytes, "
+        f"{bpp:.4f} bpp ({coder.name})")
+  if args.verbose:
+    print(f"  model {coder.model_id.config} weights {coder.model_id.fingerprint}: "
+          f"{coder.description}")
+    _print_times({"read image": t_read, "load model": t_load, **coder.timings,
+                  "write file": t_write})
+
+
+def cmd_decompress(args) -> None:
+  from tfc_swin import bitstream, image_io  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  try:
+    with open(args.input, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise ValueError(f"{args.input}: {e.strerror}") from None
+  t_read = time.perf_counter() - t0
+  if args.model is None:  # The file names its model; take it from the zoo if shipped there.
+    header = bitstream.unpack(data).header
+    args.model, args.quality, args.version = _zoo_spec(header.model, header.config)
+  coder, t_load = _coder(args)
+  rgb, header, alpha = coder.decompress_array(data)
+  t1 = time.perf_counter()
+  image = image_io.merge_color_alpha(rgb, header.color_mode, alpha)
+  image_io.write_png(args.output, image, force=args.force, protect=(args.input,))
+  t_write = time.perf_counter() - t1
+  print(f"{args.input} -> {args.output}: {header.width}x{header.height} {header.color_mode}, "
+        f"{8 * len(data) / (header.width * header.height):.4f} bpp ({coder.name})")
+  if args.verbose:
+    _print_times({"read file": t_read, "load model": t_load, **coder.timings,
+                  "write image": t_write})
+
+
+def _zoo_spec(model: str, config: str):
+  """Maps a header's model name to (spec, quality, version) for :func:`load_coder`."""
+  parts = model.split("/")
+  if parts[0] == "untrained":
+    return config, None, "latest"
+  if len(parts) == 3 and parts[2].startswith("q") and parts[2][1:].isdigit():
+    return parts[0], int(parts[2][1:]), parts[1]
+  raise ValueError(f"the file was made by model {model!r}, which is not in the zoo; "
+                   f"pass --model with that model's SavedModel folder")
+
+
+def cmd_info(args) -> None:
+  from tfc_swin import bitstream  # pylint: disable=import-outside-toplevel
+  try:
+    with open(args.input, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise ValueError(f"{args.input}: {e.strerror}") from None
+  stream = bitstream.unpack(data)
+  h = stream.header
+  print(f"file:           {args.input} ({len(data)} bytes, "
+        f"{8 * len(data) / (h.width * h.height):.4f} bpp)")
+  print(f"format version: {bitstream.VERSION}")
+  print(f"model:          {h.model}")
+  print(f"config:         {h.config}")
+  print(f"weights:        {h.fingerprint}")
+  print(f"image:          {h.width}x{h.height} {h.color_mode}")
+  print(f"index checksum: {h.index_checksum}")
+  print(f"strings:        {len(stream.strings)} ({', '.join(str(len(s)) for s in stream.strings)}"
+        f" bytes)" + (f", alpha {len(stream.alpha)} bytes" if h.has_alpha else ""))
+
+
+def cmd_demo(args) -> None:
+  from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  if args.model is None and not zoo.models():
+    args.model = "conv-hyperprior-tiny"
+    print("NOTE: no trained model is shipped in the zoo yet: using an UNTRAINED tiny model; "
+          "expect a poor reconstruction.")
+  rgb, _, _ = image_io.read_image(args.input)
+  coder, t_load = _coder(args)
+  coder.compress_array(rgb)  # Warm-up (traces the graphs).
+  data = coder.compress_array(rgb)
+  t_enc = coder.timings
+  out, _, _ = coder.decompress_array(data)
+  t_dec = coder.timings
+  h, w = rgb.shape[:2]
+  print(f"model:   {coder.name} ({coder.description})")
+  print(f"image:   {args.input} ({w}x{h})")
+  print(f"size:    {len(data)} bytes = {8 * len(data) / (h * w):.4f} bpp")
+  print(f"PSNR:    {_psnr(rgb, out):.2f} dB")
+  print(f"times:   load {t_load:.2f} s, encode {sum(t_enc.values()):.3f} s, "
+        f"decode {sum(t_dec.values()):.3f} s")
+
+
+def _print_times(times: dict[str, float]) -> None:
+  for k, v in times.items():
+    print(f"  {k:14s} {1000 * v:9.1f} ms")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="tfc-swin", description=__doc__.split("\n")[0])
+  sub = parser.add_subparsers(dest="command", required=True)
+
+  def model_args(p, decompress=False):
+    p.add_argument("--model", help="zoo model name, SavedModel folder, or config name "
+                   "(untrained)" + ("; default: the model named in the file" if decompress
+                                    else "; default: the zoo default"))
+    p.add_argument("--quality", type=int, help="zoo quality (1 = lowest rate)")
+    p.add_argument("--version", default="latest", help="zoo version (default latest)")
+
+  p = sub.add_parser("models", help="list configs, or shipped zoo models with --zoo")
+  p.add_argument("--zoo", action="store_true", help="list the shipped zoo models")
+  p.add_argument("--count", action=argparse.BooleanOptionalAction, default=True,
+                 help="build each config to count its trainable parameters")
+  p.set_defaults(func=cmd_models)
+  for name, func, help_ in (("compress", cmd_compress, "image file -> compressed file"),
+                            ("decompress", cmd_decompress, "compressed file -> PNG")):
+    p = sub.add_parser(name, help=help_)
+    p.add_argument("input")
+    p.add_argument("output")
+    model_args(p, decompress=name == "decompress")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("-v", "--verbose", action="store_true", help="print per-stage times")
+    p.set_defaults(func=func)
+  p = sub.add_parser("info", help="print a compressed file's header")
+  p.add_argument("input")
+  p.set_defaults(func=cmd_info)
+  p = sub.add_parser("demo", help="compress + decompress the bundled sample image")
+  p.add_argument("--input", default=SAMPLE_IMAGE)
+  model_args(p)
+  p.set_defaults(func=cmd_demo)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    args.func(args)
+  except (ValueError, OSError, KeyError) as e:  # BitstreamError, ZooError, ImageReadError...
+    message = e.args[0] if isinstance(e, KeyError) and e.args else e
+    print(f"tfc-swin: error: {message}", file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

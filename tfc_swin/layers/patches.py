@@ -1,0 +1,133 @@
+"""Patch merge / split and Swin stages (Zhu et al. 2022, sec. 3.1, Fig. 2 and 13)."""
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from tfc_swin.layers.swin import SwinTransformerBlock
+
+
+def _layer_norm(use: bool, name: str) -> tf.keras.layers.Layer:
+  if use:
+    return tf.keras.layers.LayerNormalization(epsilon=1e-5, name=name)
+  return tf.keras.layers.Activation("linear", name=name)
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class PatchMerge(tf.keras.layers.Layer):
+  """Space-to-depth 2 -> LayerNorm -> Linear: halves height and width (Patch Merge block).
+
+  Odd sides are zero-padded by one row/column first. ``layer_norm=False`` with
+  ``use_bias=True`` is the patch embedding applied to raw pixels (a 2x2 stride-2 linear map).
+  """
+
+  def __init__(self, filters: int, layer_norm: bool = True, use_bias: bool = False,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    self.layer_norm = bool(layer_norm)
+    self.use_bias = bool(use_bias)
+
+  def build(self, input_shape):
+    self.norm = _layer_norm(self.layer_norm, "norm")
+    self.linear = tf.keras.layers.Dense(self.filters, use_bias=self.use_bias, name="linear")
+    super().build(input_shape)
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(x)
+    x = tf.pad(x, [[0, 0], [0, shape[1] % 2], [0, shape[2] % 2], [0, 0]])
+    return self.linear(self.norm(tf.nn.space_to_depth(x, 2)))
+
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "filters": self.filters, "layer_norm": self.layer_norm,
+            "use_bias": self.use_bias}
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class PatchSplit(tf.keras.layers.Layer):
+  """Linear -> LayerNorm -> depth-to-space 2: doubles height and width (Patch Split block).
+
+  ``layer_norm=False`` with ``use_bias=True`` is the final un-embedding to pixels or to
+  entropy parameters.
+  """
+
+  def __init__(self, filters: int, layer_norm: bool = True, use_bias: bool = False,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    self.layer_norm = bool(layer_norm)
+    self.use_bias = bool(use_bias)
+
+  def build(self, input_shape):
+    self.linear = tf.keras.layers.Dense(4 * self.filters, use_bias=self.use_bias,
+                                        name="linear")
+    self.norm = _layer_norm(self.layer_norm, "norm")
+    super().build(input_shape)
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    return tf.nn.depth_to_space(self.norm(self.linear(x)), 2)
+
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "filters": self.filters, "layer_norm": self.layer_norm,
+            "use_bias": self.use_bias}
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class SwinStage(tf.keras.layers.Layer):
+  """One resolution stage: ``depth`` Swin blocks (every second one shifted) with a resampler.
+
+  ``resample="merge"``: PatchMerge to ``filters`` first, then the blocks (encoder stage).
+  ``resample="split"``: the blocks first, then PatchSplit to ``filters`` (decoder stage).
+  ``resample_norm``/``resample_bias`` configure that merge/split (see PatchMerge/PatchSplit).
+  """
+
+  def __init__(self, filters: int, depth: int, resample: str = "merge", window_size: int = 8,
+               head_dim: int = 32, mlp_ratio: float = 4.0, layer_norm: bool = True,
+               relative_position_bias: bool = True, shifted_windows: bool = True,
+               resample_norm: bool = True, resample_bias: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    if resample not in ("merge", "split"):
+      raise ValueError(f"resample must be 'merge' or 'split', got {resample!r}")
+    self.filters = int(filters)
+    self.depth = int(depth)
+    self.resample = resample
+    self.window_size = int(window_size)
+    self.head_dim = int(head_dim)
+    self.mlp_ratio = float(mlp_ratio)
+    self.layer_norm = bool(layer_norm)
+    self.relative_position_bias = bool(relative_position_bias)
+    self.shifted_windows = bool(shifted_windows)
+    self.resample_norm = bool(resample_norm)
+    self.resample_bias = bool(resample_bias)
+
+  def build(self, input_shape):
+    resampler = PatchMerge if self.resample == "merge" else PatchSplit
+    self.resampler = resampler(self.filters, layer_norm=self.resample_norm and self.layer_norm,
+                               use_bias=self.resample_bias, name=self.resample)
+    self.blocks = [
+        SwinTransformerBlock(self.window_size, shift=self.shifted_windows and i % 2 == 1,
+                             head_dim=self.head_dim, mlp_ratio=self.mlp_ratio,
+                             layer_norm=self.layer_norm,
+                             relative_position_bias=self.relative_position_bias,
+                             name=f"block{i}")
+        for i in range(self.depth)]
+    super().build(input_shape)
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    if self.resample == "merge":
+      x = self.resampler(x)
+    for block in self.blocks:
+      x = block(x)
+    if self.resample == "split":
+      x = self.resampler(x)
+    return x
+
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "filters": self.filters, "depth": self.depth,
+            "resample": self.resample, "window_size": self.window_size,
+            "head_dim": self.head_dim, "mlp_ratio": self.mlp_ratio,
+            "layer_norm": self.layer_norm,
+            "relative_position_bias": self.relative_position_bias,
+            "shifted_windows": self.shifted_windows, "resample_norm": self.resample_norm,
+            "resample_bias": self.resample_bias}

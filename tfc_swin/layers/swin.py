@@ -1,0 +1,199 @@
+"""Swin Transformer layers for transform coding (Zhu et al. 2022, sec. 3.1, Fig. 2 and 13).
+
+All layers work on channels-last feature maps ``(batch, height, width, channels)`` of any
+spatial size (sizes may be unknown when a graph is traced). Window sizes shrink to the map
+when the map is smaller than a window, and the shift is then dropped, as in Swin
+(Liu et al. 2021).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+_MASK_VALUE = -100.0
+
+
+def _num_heads(dim: int, head_dim: int) -> int:
+  heads = max(1, dim // head_dim)
+  if dim % heads:
+    raise ValueError(f"feature size {dim} is not divisible into {heads} heads of {head_dim}")
+  return heads
+
+
+def effective_window(height: tf.Tensor, width: tf.Tensor, window_size: int,
+                     shift: bool) -> tuple[tf.Tensor, tf.Tensor]:
+  """Window size and shift used for a ``height x width`` map (Swin's rule).
+
+  A map whose smaller side is not larger than the window gets one window of that side and
+  no shift.
+  """
+  side = tf.minimum(height, width)
+  small = side <= window_size
+  window = tf.where(small, side, window_size)
+  if not shift:
+    return window, tf.constant(0)
+  return window, tf.where(small, 0, window_size // 2)
+
+
+def window_partition(x: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+  """``(B, H, W, C)`` with H, W multiples of ``window`` -> ``(B * nW, window**2, C)``."""
+  shape = tf.shape(x)
+  b, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
+  x = tf.reshape(x, [b, h // window, window, w // window, window, c])
+  x = tf.transpose(x, [0, 1, 3, 2, 4, 5])
+  return tf.reshape(x, [-1, window * window, c])
+
+
+def window_merge(windows: tf.Tensor, window: tf.Tensor, batch: tf.Tensor,
+                 height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+  """Inverse of :func:`window_partition`."""
+  c = windows.shape[-1]
+  x = tf.reshape(windows, [batch, height // window, width // window, window, window, c])
+  x = tf.transpose(x, [0, 1, 3, 2, 4, 5])
+  return tf.reshape(x, [batch, height, width, c])
+
+
+def shifted_window_mask(height: tf.Tensor, width: tf.Tensor, window: tf.Tensor,
+                        shift: tf.Tensor) -> tf.Tensor:
+  """Additive attention mask ``(nW, N, N)`` for the cyclically shifted map.
+
+  Tokens that the cyclic shift brought together from distant regions may not attend to each
+  other. All zeros when ``shift == 0``.
+  """
+
+  def regions(size):
+    pos = tf.range(size)
+    return tf.where(pos < size - window, 0, tf.where(pos < size - shift, 1, 2))
+
+  ids = regions(height)[:, None] * 3 + regions(width)[None, :]
+  ids = window_partition(ids[None, :, :, None], window)[..., 0]  # (nW, N)
+  mask = tf.cast(tf.not_equal(ids[:, None, :], ids[:, :, None]), tf.float32) * _MASK_VALUE
+  return mask * tf.cast(shift > 0, tf.float32)
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class WindowAttention(tf.keras.layers.Layer):
+  """Multi-head self-attention inside non-overlapping windows (W-MSA, Zhu et al. sec. 3.1).
+
+  Input: ``(num_windows * batch, N, C)`` token windows, N = w'^2 with w' <= ``window_size``.
+  Heads have ``head_dim`` features each (32 in the paper). A learned relative position bias
+  over ``(2 * window_size - 1)^2`` offsets is added to the logits unless
+  ``relative_position_bias=False`` (paper's ablation, sec. 4.4).
+  """
+
+  def __init__(self, window_size: int = 8, head_dim: int = 32,
+               relative_position_bias: bool = True, qkv_bias: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.window_size = int(window_size)
+    self.head_dim = int(head_dim)
+    self.relative_position_bias = bool(relative_position_bias)
+    self.qkv_bias = bool(qkv_bias)
+
+  def build(self, input_shape):
+    dim = int(input_shape[-1])
+    self.num_heads = _num_heads(dim, self.head_dim)
+    self.qkv = tf.keras.layers.Dense(3 * dim, use_bias=self.qkv_bias, name="qkv")
+    self.proj = tf.keras.layers.Dense(dim, name="proj")
+    if self.relative_position_bias:
+      self.bias_table = self.add_weight(
+          name="relative_position_bias_table",
+          shape=((2 * self.window_size - 1) ** 2, self.num_heads),
+          initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
+    super().build(input_shape)
+
+  def relative_bias(self, window: tf.Tensor) -> tf.Tensor:
+    """Bias ``(heads, N, N)`` for a window of side ``window`` (<= window_size)."""
+    coords = tf.range(window)
+    yy, xx = tf.meshgrid(coords, coords, indexing="ij")
+    flat = tf.stack([tf.reshape(yy, [-1]), tf.reshape(xx, [-1])], axis=-1)
+    rel = flat[:, None, :] - flat[None, :, :] + (self.window_size - 1)
+    index = rel[..., 0] * (2 * self.window_size - 1) + rel[..., 1]
+    return tf.transpose(tf.gather(self.bias_table, index), [2, 0, 1])
+
+  def call(self, windows: tf.Tensor, window: tf.Tensor | None = None,
+           attention_mask: tf.Tensor | None = None) -> tf.Tensor:
+    """Attends within each window; ``attention_mask`` is ``(nW, N, N)`` additive, or None."""
+    dim = windows.shape[-1]
+    shape = tf.shape(windows)
+    bw, n = shape[0], shape[1]
+    qkv = tf.reshape(self.qkv(windows), [bw, n, 3, self.num_heads, dim // self.num_heads])
+    q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]), axis=0)  # (bw, heads, n, hd)
+    q = q * (dim // self.num_heads) ** -0.5
+    logits = tf.matmul(q, k, transpose_b=True)
+    if self.relative_position_bias:
+      if window is None:
+        window = tf.cast(tf.round(tf.sqrt(tf.cast(n, tf.float32))), tf.int32)
+      logits += self.relative_bias(window)[None]
+    if attention_mask is not None:
+      nw = tf.shape(attention_mask)[0]
+      logits = (tf.reshape(logits, [bw // nw, nw, self.num_heads, n, n])
+                + attention_mask[None, :, None])
+      logits = tf.reshape(logits, [bw, self.num_heads, n, n])
+    attn = tf.nn.softmax(logits, axis=-1)
+    out = tf.reshape(tf.transpose(tf.matmul(attn, v), [0, 2, 1, 3]), [bw, n, dim])
+    return self.proj(out)
+
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "window_size": self.window_size, "head_dim": self.head_dim,
+            "relative_position_bias": self.relative_position_bias, "qkv_bias": self.qkv_bias}
+
+
+def _norm_or_identity(use: bool, name: str) -> tf.keras.layers.Layer:
+  if use:
+    return tf.keras.layers.LayerNormalization(epsilon=1e-5, name=name)
+  return tf.keras.layers.Activation("linear", name=name)
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class SwinTransformerBlock(tf.keras.layers.Layer):
+  """Swin block: LN -> (S)W-MSA -> residual -> LN -> MLP -> residual (Zhu et al. Fig. 2).
+
+  ``shift=True`` makes it the shifted-window variant (shift = window/2, with the attention
+  mask). Sides that are not multiples of the window are zero-padded inside the block and
+  cropped back. ``layer_norm=False`` drops both LayerNorms (SwinT-SSF flow codec, sec. 3.2).
+  """
+
+  def __init__(self, window_size: int = 8, shift: bool = False, head_dim: int = 32,
+               mlp_ratio: float = 4.0, layer_norm: bool = True,
+               relative_position_bias: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.window_size = int(window_size)
+    self.shift = bool(shift)
+    self.head_dim = int(head_dim)
+    self.mlp_ratio = float(mlp_ratio)
+    self.layer_norm = bool(layer_norm)
+    self.relative_position_bias = bool(relative_position_bias)
+
+  def build(self, input_shape):
+    dim = int(input_shape[-1])
+    self.norm1 = _norm_or_identity(self.layer_norm, "norm1")
+    self.norm2 = _norm_or_identity(self.layer_norm, "norm2")
+    self.attn = WindowAttention(self.window_size, self.head_dim, self.relative_position_bias,
+                                name="attn")
+    self.mlp = tf.keras.Sequential([
+        tf.keras.layers.Dense(int(dim * self.mlp_ratio), activation="gelu", name="fc1"),
+        tf.keras.layers.Dense(dim, name="fc2"),
+    ], name="mlp")
+    super().build(input_shape)
+
+  def call(self, x: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(x)
+    b, h, w = shape[0], shape[1], shape[2]
+    window, shift = effective_window(h, w, self.window_size, self.shift)
+    hp = (h + window - 1) // window * window
+    wp = (w + window - 1) // window * window
+    t = tf.pad(self.norm1(x), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
+    t = tf.roll(t, shift=[-shift, -shift], axis=[1, 2])
+    mask = shifted_window_mask(hp, wp, window, shift) if self.shift else None
+    t = self.attn(window_partition(t, window), window=window, attention_mask=mask)
+    t = window_merge(t, window, b, hp, wp)
+    t = tf.roll(t, shift=[shift, shift], axis=[1, 2])[:, :h, :w, :]
+    x = x + t
+    return x + self.mlp(self.norm2(x))
+
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "window_size": self.window_size, "shift": self.shift,
+            "head_dim": self.head_dim, "mlp_ratio": self.mlp_ratio,
+            "layer_norm": self.layer_norm,
+            "relative_position_bias": self.relative_position_bias}

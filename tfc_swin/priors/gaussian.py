@@ -1,0 +1,133 @@
+"""Conditional Gaussian priors for the latent y (Zhu et al. 2022, sec. 2, App. A.1 Fig. 10-12).
+
+Both priors read the hyper-decoder output ``params = h_s(z_hat)`` (mean and scale, one each per
+latent channel) and code y with a ``tfc.LocationScaleIndexedEntropyModel`` over a Gaussian.
+Scales are predicted as continuous indexes into a log-spaced scale table, as in TFC's ms2020.
+
+Training uses the paper's mixed quantization (App. B.1): the rate is measured on y plus
+uniform noise, the decoder sees ``round(y - mu) + mu`` with a straight-through gradient.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from tfc_swin.priors.slice_transforms import build_slice_transform
+
+
+class GaussianConditional(tf.Module):
+  """Shared scale table, entropy model and index quantization of the latent priors."""
+
+  def __init__(self, latent_channels: int, num_scales: int = 64, scale_min: float = 0.11,
+               scale_max: float = 256.0, name: str | None = None):
+    super().__init__(name=name)
+    self.latent_channels = int(latent_channels)
+    self.num_scales = int(num_scales)
+    self.scale_min = float(scale_min)
+    self.scale_max = float(scale_max)
+
+  def scale_fn(self, index: tf.Tensor) -> tf.Tensor:
+    offset = tf.math.log(self.scale_min)
+    factor = (tf.math.log(self.scale_max) - offset) / (self.num_scales - 1.0)
+    return tf.math.exp(offset + factor * index)
+
+  def entropy_model(self, compression: bool) -> tfc.LocationScaleIndexedEntropyModel:
+    return tfc.LocationScaleIndexedEntropyModel(
+        tfc.NoisyNormal, num_scales=self.num_scales, scale_fn=self.scale_fn, coding_rank=3,
+        compression=compression)
+
+  def quantized_indexes(self, indexes: tf.Tensor) -> tf.Tensor:
+    """The integer scale indexes the range coder uses (for the encoder/decoder check)."""
+    return tf.cast(tf.clip_by_value(tf.round(indexes), 0, self.num_scales - 1), tf.int32)
+
+
+class MeanScaleHyperprior(GaussianConditional):
+  """p(y | z) = N(mu, sigma) with (mu, sigma) = h_s(z_hat): the mean-scale hyperprior."""
+
+  def forward(self, y: tf.Tensor, params: tf.Tensor, training: bool
+              ) -> tuple[tf.Tensor, tf.Tensor]:
+    """Returns (y_hat for g_s, bits per image)."""
+    mean, index = tf.split(params, 2, axis=-1)
+    em = self.entropy_model(compression=False)
+    _, bits = em(y, index, loc=mean, training=training)
+    return em.quantize(y, loc=mean), bits
+
+  def compress(self, y, params, em) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+    mean, index = tf.split(params, 2, axis=-1)
+    return [em.compress(y, index, loc=mean)], [self.quantized_indexes(index)]
+
+  def decompress(self, strings, params, em) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    mean, index = tf.split(params, 2, axis=-1)
+    return em.decompress(strings[0], index, loc=mean), [self.quantized_indexes(index)]
+
+  @property
+  def num_strings(self) -> int:
+    return 1
+
+
+class ChannelARPrior(GaussianConditional):
+  """Channel-wise autoregressive prior, ChARM (Minnen & Singh 2020; Zhu et al. Fig. 12).
+
+  y is split into ``num_slices`` channel groups. For slice s, a mean network reads the hyper
+  mean of that slice plus all previously decoded slices; a separate scale network reads the
+  hyper scale slice plus the same previous slices. ``slice_transform`` names the network kind
+  (see :mod:`tfc_swin.priors.slice_transforms`); there is no latent residual prediction.
+  """
+
+  def __init__(self, latent_channels: int, num_slices: int = 10,
+               slice_transform: str = "conv", slice_transform_args: dict | None = None,
+               **kwargs):
+    super().__init__(latent_channels, **kwargs)
+    if latent_channels % num_slices:
+      raise ValueError(f"{num_slices} slices do not divide {latent_channels} latent channels")
+    self.num_slices = int(num_slices)
+    self.slice_depth = latent_channels // num_slices
+    args = dict(slice_transform_args or {})
+    make: Callable[[str, int], tf.keras.layers.Layer] = (
+        lambda kind, s: build_slice_transform(slice_transform, (s + 1) * self.slice_depth,
+                                              self.slice_depth, name=f"{kind}{s}", **args))
+    self.mean_transforms = [make("mean", s) for s in range(num_slices)]
+    self.scale_transforms = [make("scale", s) for s in range(num_slices)]
+
+  @property
+  def num_strings(self) -> int:
+    return self.num_slices
+
+  def _slice_params(self, s: int, mean: tf.Tensor, index: tf.Tensor,
+                    decoded: Sequence[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    part = slice(s * self.slice_depth, (s + 1) * self.slice_depth)
+    mu = self.mean_transforms[s](tf.concat([mean[..., part], *decoded], axis=-1))
+    sigma = self.scale_transforms[s](tf.concat([index[..., part], *decoded], axis=-1))
+    return mu, sigma
+
+  def forward(self, y, params, training):
+    mean, index = tf.split(params, 2, axis=-1)
+    em = self.entropy_model(compression=False)
+    decoded, bits = [], []
+    for s, y_slice in enumerate(tf.split(y, self.num_slices, axis=-1)):
+      mu, sigma = self._slice_params(s, mean, index, decoded)
+      _, slice_bits = em(y_slice, sigma, loc=mu, training=training)
+      bits.append(slice_bits)
+      decoded.append(em.quantize(y_slice, loc=mu))
+    return tf.concat(decoded, axis=-1), tf.add_n(bits)
+
+  def compress(self, y, params, em):
+    mean, index = tf.split(params, 2, axis=-1)
+    decoded, strings, indexes = [], [], []
+    for s, y_slice in enumerate(tf.split(y, self.num_slices, axis=-1)):
+      mu, sigma = self._slice_params(s, mean, index, decoded)
+      strings.append(em.compress(y_slice, sigma, loc=mu))
+      indexes.append(self.quantized_indexes(sigma))
+      decoded.append(em.quantize(y_slice, loc=mu))
+    return strings, indexes
+
+  def decompress(self, strings, params, em):
+    mean, index = tf.split(params, 2, axis=-1)
+    decoded, indexes = [], []
+    for s in range(self.num_slices):
+      mu, sigma = self._slice_params(s, mean, index, decoded)
+      decoded.append(em.decompress(strings[s], sigma, loc=mu))
+      indexes.append(self.quantized_indexes(sigma))
+    return tf.concat(decoded, axis=-1), indexes

@@ -1,0 +1,210 @@
+"""Rate-distortion training loop with tf.distribute, checkpoints and resume (Zhu et al. App. B.1).
+
+Loss: ``L = D + lambda * R`` with D the mean squared error of RGB values in [0, 255] and R the
+bits per 256x256 crop (``65536 * bpp``), i.e. exactly the paper's convention at its patch size
+and the same trade-off for any other patch size. Adam, learning rate 1e-4 dropped to 1e-5 for
+the last steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from typing import Optional
+
+import tensorflow as tf
+
+from tfc_swin.codecs import ImageCodec, build_codec
+from tfc_swin.configs import get_config
+from tfc_swin.training.data import image_dataset
+
+PIXELS_PER_RATE_UNIT = 256 * 256
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything a training run needs; stored as ``train_config.json`` in the run folder."""
+  model: str
+  lmbda: float
+  data: str
+  run_dir: str
+  steps: int = 2_000_000
+  patch_size: int = 256
+  batch_size: int = 8
+  learning_rate: float = 1e-4
+  final_learning_rate: float = 1e-5
+  lr_drop_step: Optional[int] = None  # default: 90% of steps (1.8M of 2M in the paper)
+  max_minutes: float = 0.0  # 0: no time budget
+  init_from: str = ""
+  strategy: str = "default"
+  checkpoint_every: int = 500
+  log_every: int = 50
+  image_summary_every: int = 1000
+  seed: int = 0
+
+  @property
+  def drop_step(self) -> int:
+    return self.lr_drop_step if self.lr_drop_step is not None else int(0.9 * self.steps)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  """``default`` (one device), ``mirrored`` (all local devices) or ``multi_worker`` (TF_CONFIG)."""
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise ValueError(f"unknown strategy {name!r}: use default, mirrored or multi_worker")
+
+
+def rd_loss(out: dict[str, tf.Tensor], lmbda: float) -> tf.Tensor:
+  """Per-image rate-distortion loss D + lambda * R (see module docstring)."""
+  return out["mse"] + lmbda * out["bpp"] * PIXELS_PER_RATE_UNIT
+
+
+def transform_checkpoint(codec: ImageCodec) -> tf.train.Checkpoint:
+  """Checkpoint view of the parts shared by all families: transforms and hyper prior."""
+  return tf.train.Checkpoint(g_a=codec.g_a, g_s=codec.g_s, h_a=codec.h_a, h_s=codec.h_s,
+                             hyperprior=codec.hyperprior)
+
+
+def init_transforms(codec: ImageCodec, source: str) -> None:
+  """Loads g_a, g_s, h_a, h_s and the hyper prior from a training run folder, a checkpoint
+  prefix, or an exported SavedModel (B.1: SwinT-ChARM starts from SwinT-Hyperprior)."""
+  if tf.saved_model.contains_saved_model(source):
+    path, view = os.path.join(source, "variables", "variables"), transform_checkpoint(codec)
+  else:
+    path = tf.train.latest_checkpoint(os.path.join(source, "checkpoints")) or \
+        tf.train.latest_checkpoint(source) or source
+    view = tf.train.Checkpoint(model=transform_checkpoint(codec))
+  view.read(path).assert_existing_objects_matched().expect_partial()
+
+
+class Trainer:
+  """Owns the codec, optimizer, checkpoints and summaries of one training run."""
+
+  def __init__(self, config: TrainConfig, dataset: tf.data.Dataset | None = None):
+    self.config = config
+    self.strategy = make_strategy(config.strategy)
+    resolver = getattr(self.strategy, "cluster_resolver", None)
+    self.task_id = resolver.task_id if resolver and resolver.task_type else 0
+    self.is_chief = self.task_id == 0
+    tf.keras.utils.set_random_seed(config.seed)
+    with self.strategy.scope():
+      self.codec = build_codec(get_config(config.model))
+      schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+          [config.drop_step], [config.learning_rate, config.final_learning_rate])
+      self.optimizer = tf.keras.optimizers.Adam(schedule)
+      self.optimizer.build(self.codec.trainable_variables)
+    self.checkpoint = tf.train.Checkpoint(model=self.codec, optimizer=self.optimizer)
+    ckpt_dir = os.path.join(config.run_dir, "checkpoints")
+    if not self.is_chief:  # Other workers write throw-away copies (tf.distribute convention).
+      ckpt_dir = os.path.join(config.run_dir, f"worker{self.task_id}-tmp")
+    self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
+    per_replica = config.batch_size // self.strategy.num_replicas_in_sync
+    if per_replica * self.strategy.num_replicas_in_sync != config.batch_size:
+      raise ValueError(f"batch size {config.batch_size} does not split over "
+                       f"{self.strategy.num_replicas_in_sync} replicas")
+    if dataset is None:
+      dataset = image_dataset(config.data, config.patch_size, config.batch_size,
+                              seed=config.seed)
+    self.dataset = self.strategy.experimental_distribute_dataset(dataset)
+    self._stop = False
+
+  @property
+  def step(self) -> int:
+    return int(self.optimizer.iterations.numpy())
+
+  def restore_or_initialize(self) -> str:
+    """Resumes from the last checkpoint of this run, else applies ``init_from``."""
+    if self.manager.latest_checkpoint:
+      self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+      return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
+    if self.config.init_from:
+      init_transforms(self.codec, self.config.init_from)
+      return f"initialized transforms from {self.config.init_from}"
+    return "started from scratch"
+
+  def _train_step_fn(self):
+    lmbda, batch = self.config.lmbda, self.config.batch_size
+
+    def replica_step(x):
+      with tf.GradientTape() as tape:
+        out = self.codec(x, training=True)
+        per_image = rd_loss(out, lmbda)
+        loss = tf.nn.compute_average_loss(per_image, global_batch_size=batch)
+      variables = self.codec.trainable_variables
+      self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+      sums = lambda t: tf.reduce_sum(t) / batch  # noqa: E731
+      return {"loss": sums(per_image), "bpp": sums(out["bpp"]), "mse": sums(out["mse"])}
+
+    @tf.function
+    def train_step(iterator):
+      x = next(iterator)
+      results = self.strategy.run(replica_step, args=(x,))
+      return {k: self.strategy.reduce("SUM", v, axis=None) for k, v in results.items()}, x
+
+    return train_step
+
+  def _save(self) -> None:
+    self.manager.save(checkpoint_number=self.step)
+    if not self.is_chief:
+      shutil.rmtree(self.manager.directory, ignore_errors=True)
+
+  def train(self, log=print) -> dict[str, float]:
+    """Runs until ``steps``, the time budget, or SIGTERM/SIGINT; checkpoints on the way out."""
+    cfg = self.config
+    log(self.restore_or_initialize())
+    if self.is_chief:
+      os.makedirs(cfg.run_dir, exist_ok=True)
+      with open(os.path.join(cfg.run_dir, "train_config.json"), "w") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=1)
+    writer = tf.summary.create_file_writer(
+        os.path.join(cfg.run_dir, "summaries") if self.is_chief else "/dev/null")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      signal.signal(sig, lambda *_: setattr(self, "_stop", True))
+    train_step = self._train_step_fn()
+    iterator = iter(self.dataset)
+    start, start_step = time.time(), self.step
+    last = {}
+    while self.step < cfg.steps and not self._stop:
+      metrics, x = train_step(iterator)
+      step = self.step
+      if step % cfg.log_every == 0 or step == cfg.steps:
+        last = {k: float(v) for k, v in metrics.items()}
+        last["psnr"] = 10 * math.log10(255 ** 2 / max(last["mse"], 1e-10))
+        rate = (step - start_step) / max(time.time() - start, 1e-9)
+        eta = (cfg.steps - step) / max(rate, 1e-9)
+        log(f"step {step}/{cfg.steps} loss {last['loss']:.3f} bpp {last['bpp']:.4f} "
+            f"psnr {last['psnr']:.2f} dB | {rate:.3f} steps/s, ETA {eta / 3600:.1f} h")
+        with writer.as_default(step=step):
+          for k, v in last.items():
+            tf.summary.scalar(k, v)
+          tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate))
+      if self.is_chief and step % cfg.image_summary_every == 0:
+        self._image_summary(writer, x, step)
+      if step % cfg.checkpoint_every == 0:
+        self._save()
+      if cfg.max_minutes and time.time() - start > 60 * cfg.max_minutes:
+        log(f"time budget of {cfg.max_minutes} min reached")
+        break
+    self._save()
+    writer.flush()
+    return last
+
+  def _image_summary(self, writer, x, step: int) -> None:
+    x = self.strategy.experimental_local_results(x)[0][:2]
+    x_hat = self.codec(x, training=False)["x_hat"]
+    pair = tf.concat([x, tf.clip_by_value(x_hat, 0, 255)], axis=2) / 255
+    with writer.as_default(step=step):
+      tf.summary.image("original|reconstruction", pair, max_outputs=2)
+
+
+def main_log(msg: str) -> None:
+  print(time.strftime("%H:%M:%S"), msg, flush=True, file=sys.stderr)

@@ -1,0 +1,55 @@
+"""Swin-Transformer transforms of SwinT-Hyperprior / SwinT-ChARM (Zhu et al. 2022, sec. 3.1,
+Fig. 2 and 13, App. A.2).
+
+g_a is a stack of (PatchMerge -> Swin blocks) stages; g_s reverses it with
+(Swin blocks -> PatchSplit) stages. h_a / h_s have the same shape with their own sizes. The
+first merge (on pixels) and the last split (to pixels or entropy parameters) are plain linear
+maps without LayerNorm.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from tfc_swin.layers import SwinStage
+
+
+def _stages(channels, depths, resample, window_size, head_dim, layer_norm,
+            relative_position_bias, shifted_windows, raw_index):
+  return [SwinStage(c, d, resample, window_size=window_size, head_dim=head_dim,
+                    layer_norm=layer_norm, relative_position_bias=relative_position_bias,
+                    shifted_windows=shifted_windows, resample_norm=i != raw_index,
+                    resample_bias=i == raw_index, name=f"stage{i}")
+          for i, (c, d) in enumerate(zip(channels, depths))]
+
+
+def swin_analysis(channels: Sequence[int], depths: Sequence[int], window_size: int = 8,
+                  head_dim: int = 32, layer_norm: bool = True,
+                  relative_position_bias: bool = True, shifted_windows: bool = True,
+                  from_pixels: bool = True, name: str = "g_a") -> tf.keras.Sequential:
+  """Encoder: stage i merges to ``channels[i]`` then runs ``depths[i]`` blocks.
+
+  With ``from_pixels`` the input is RGB in [0, 255] and the first merge is a linear patch
+  embedding (g_a); otherwise it is a normal PatchMerge (h_a).
+  """
+  stages = _stages(channels, depths, "merge", window_size, head_dim, layer_norm,
+                   relative_position_bias, shifted_windows, 0 if from_pixels else -1)
+  head = [tf.keras.layers.Rescaling(1 / 255)] if from_pixels else []
+  return tf.keras.Sequential(head + stages, name=name)
+
+
+def swin_synthesis(channels: Sequence[int], depths: Sequence[int], out_channels: int,
+                   window_size: int = 8, head_dim: int = 32, layer_norm: bool = True,
+                   relative_position_bias: bool = True, shifted_windows: bool = True,
+                   to_pixels: bool = True, name: str = "g_s") -> tf.keras.Sequential:
+  """Decoder: stage i runs ``depths[i]`` blocks then splits to the next size.
+
+  ``channels`` lists the stage sizes from the latent side; the last stage splits to
+  ``out_channels`` with a plain linear map (RGB scaled to [0, 255] when ``to_pixels``).
+  """
+  targets = list(channels[1:]) + [out_channels]
+  stages = _stages(targets, depths, "split", window_size, head_dim, layer_norm,
+                   relative_position_bias, shifted_windows, len(targets) - 1)
+  tail = [tf.keras.layers.Rescaling(255)] if to_pixels else []
+  return tf.keras.Sequential(stages + tail, name=name)

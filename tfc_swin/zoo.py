@@ -1,0 +1,170 @@
+"""The versioned model zoo: ``zoo/<model>/<version>/q<quality>/`` SavedModels plus manifests.
+
+``zoo/<model>/manifest.json`` describes every version and quality of a model: config, lambda,
+training steps and data, TF/TFC versions, measured Kodak results, and the sha256 of every
+file (verified on load). ``zoo/zoo.json`` names the default model and quality.
+
+    coder = tfc_swin.zoo.load("conv-hyperprior-cpu", quality=2)
+    data = coder.compress_array(image)
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from typing import Any
+
+import tensorflow as tf
+
+from tfc_swin.codecs import ImageCodec
+from tfc_swin.coder import MODEL_INFO_FILE, Coder, ModelId
+
+
+class ZooError(ValueError):
+  """A missing model/quality/version, or zoo files that fail their checksum."""
+
+
+def root() -> str:
+  """The zoo folder: $TFC_SWIN_ZOO, else ``zoo/`` beside the package."""
+  return os.environ.get("TFC_SWIN_ZOO") or os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo")
+
+
+def _read_json(path: str) -> dict:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise ZooError(f"{path} does not exist") from None
+
+
+def _write_json(path: str, obj: Any) -> None:
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
+  with os.fdopen(fd, "w") as f:
+    json.dump(obj, f, indent=1, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def models() -> list[str]:
+  """Names of the models shipped in the zoo."""
+  base = root()
+  if not os.path.isdir(base):
+    return []
+  return sorted(d for d in os.listdir(base)
+                if os.path.exists(os.path.join(base, d, "manifest.json")))
+
+
+def manifest(name: str) -> dict:
+  if name not in models():
+    raise ZooError(f"no model {name!r} in the zoo at {root()}; shipped: "
+                   f"{', '.join(models()) or 'none'}")
+  return _read_json(os.path.join(root(), name, "manifest.json"))
+
+
+def default() -> dict:
+  """``{"model": ..., "quality": ...}`` from zoo/zoo.json."""
+  path = os.path.join(root(), "zoo.json")
+  if not os.path.exists(path):
+    raise ZooError(f"the zoo at {root()} has no default model (zoo/zoo.json)")
+  return _read_json(path)["default"]
+
+
+def _version(name: str, version: str) -> tuple[str, dict]:
+  versions = manifest(name)["versions"]
+  if version == "latest":
+    version = max(versions, key=int)
+  if version not in versions:
+    raise ZooError(f"{name} has no version {version}; versions: {', '.join(sorted(versions))}")
+  return version, versions[version]
+
+
+def qualities(name: str | None = None, version: str = "latest") -> list[int]:
+  """Qualities (1 = lowest rate) of a zoo model, of the default model when None."""
+  name = name or default()["model"]
+  return sorted(int(q) for q in _version(name, version)[1]["qualities"])
+
+
+def _sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _file_hashes(folder: str) -> dict[str, str]:
+  return {os.path.relpath(os.path.join(d, f), folder): _sha256(os.path.join(d, f))
+          for d, _, files in os.walk(folder) for f in sorted(files)}
+
+
+def load(name: str | None = None, quality: int | None = None, version: str = "latest"
+         ) -> Coder:
+  """Loads a zoo model as a :class:`Coder`, verifying the sha256 of every file."""
+  if name is None:
+    d = default()
+    name, version = d["model"], d.get("version", version)
+    quality = quality if quality is not None else d["quality"]
+  version, entry = _version(name, version)
+  if quality is None:
+    quality = max(int(q) for q in entry["qualities"])
+  q = entry["qualities"].get(str(quality))
+  if q is None:
+    raise ZooError(f"{name} version {version} has no quality {quality}; qualities: "
+                   f"{', '.join(sorted(entry['qualities']))}")
+  folder = os.path.join(root(), name, version, f"q{quality}")
+  actual = _file_hashes(folder) if os.path.isdir(folder) else {}
+  if actual != q["files"]:
+    bad = sorted(set(actual.items()) ^ set(q["files"].items()))
+    raise ZooError(f"{folder}: files do not match the manifest checksums "
+                   f"({len(bad)} differing entries, e.g. {bad[0][0]})")
+  return Coder.from_saved_model(folder)
+
+
+def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
+  """Writes a SavedModel with ``compress`` / ``decompress`` signatures to ``path`` (atomic)."""
+  if os.path.exists(path):
+    raise FileExistsError(f"{path} exists")
+  coder = Coder.from_codec(codec, name, description)
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
+  try:
+    tf.saved_model.save(codec, tmp, signatures={"compress": codec.compress,
+                                                "decompress": codec.decompress})
+    info = {"name": name, "config": codec.config.name, "fingerprint": coder.model_id.fingerprint,
+            "description": description, "codec_config": codec.config.to_dict()}
+    with open(os.path.join(tmp, MODEL_INFO_FILE), "w") as f:
+      json.dump(info, f, indent=1)
+    os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return coder.model_id
+
+
+def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
+               record: dict[str, Any]) -> str:
+  """Exports ``codec`` as ``zoo/<name>/<version>/q<quality>`` and records it in the manifest.
+
+  ``record`` holds what the manifest should say about this quality (lmbda, steps,
+  training_data, kodak results, ...); versions of TF/TFC and file hashes are added here.
+  """
+  folder = os.path.join(root(), name, version, f"q{quality}")
+  model_id = export_codec(codec, folder, f"{name}/{version}/q{quality}",
+                          f"{codec.config.description}, zoo {name} v{version} q{quality}")
+  path = os.path.join(root(), name, "manifest.json")
+  data = _read_json(path) if os.path.exists(path) else {
+      "model": name, "family": codec.config.family, "config": codec.config.to_dict(),
+      "versions": {}}
+  entry = data["versions"].setdefault(version, {"qualities": {}})
+  entry["qualities"][str(quality)] = {
+      **record, "fingerprint": model_id.fingerprint, "files": _file_hashes(folder),
+      "tensorflow": tf.__version__, "tensorflow_compression": metadata.version("tensorflow-compression"),
+      "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+  _write_json(path, data)
+  return folder
