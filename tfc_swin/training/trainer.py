@@ -57,7 +57,11 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "mirrored":
-    return tf.distribute.MirroredStrategy()
+    if tf.config.list_logical_devices("GPU"):
+      return tf.distribute.MirroredStrategy()
+    # Collective all-reduce between logical CPU devices can deadlock on small inter-op
+    # thread pools; on CPUs reduce through one device instead.
+    return tf.distribute.MirroredStrategy(cross_device_ops=tf.distribute.ReductionToOneDevice())
   if name == "multi_worker":
     return tf.distribute.MultiWorkerMirroredStrategy()
   raise ValueError(f"unknown strategy {name!r}: use default, mirrored or multi_worker")
@@ -165,8 +169,8 @@ class Trainer:
       os.makedirs(cfg.run_dir, exist_ok=True)
       with open(os.path.join(cfg.run_dir, "train_config.json"), "w") as f:
         json.dump(dataclasses.asdict(cfg), f, indent=1)
-    writer = tf.summary.create_file_writer(
-        os.path.join(cfg.run_dir, "summaries") if self.is_chief else "/dev/null")
+    writer = (tf.summary.create_file_writer(os.path.join(cfg.run_dir, "summaries"))
+              if self.is_chief else tf.summary.create_noop_writer())
     for sig in (signal.SIGTERM, signal.SIGINT):
       signal.signal(sig, lambda *_: setattr(self, "_stop", True))
     train_step = self._train_step_fn()
@@ -186,7 +190,8 @@ class Trainer:
         with writer.as_default(step=step):
           for k, v in last.items():
             tf.summary.scalar(k, v)
-          tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate))
+          tf.summary.scalar("learning_rate", cfg.learning_rate if step < cfg.drop_step
+                            else cfg.final_learning_rate)
       if self.is_chief and step % cfg.image_summary_every == 0:
         self._image_summary(writer, x, step)
       if step % cfg.checkpoint_every == 0:
@@ -196,7 +201,17 @@ class Trainer:
         break
     self._save()
     writer.flush()
+    log(f"stopped at step {self.step}; weights fingerprint {self.codec.fingerprint()}; "
+        f"replica divergence {self.replica_divergence():.3g}")
     return last
+
+  def replica_divergence(self) -> float:
+    """Largest difference between the local replicas' copies of any weight (0 = in sync)."""
+    worst = 0.0
+    for v in self.codec.variables:
+      copies = [t.numpy() for t in getattr(v, "values", (v,))]
+      worst = max([worst] + [float(abs(c - copies[0]).max()) for c in copies[1:]])
+    return worst
 
   def _image_summary(self, writer, x, step: int) -> None:
     x = self.strategy.experimental_local_results(x)[0][:2]

@@ -1,0 +1,103 @@
+"""Training binary: data, resume after SIGKILL, init_from, tf.distribute on CPU, export/zoo."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfc_swin.training.data import image_dataset, list_images, random_crop
+from tests.conftest import smooth_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = [sys.executable, os.path.join(ROOT, "experiments", "train.py")]
+ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("train")
+  for i, shape in enumerate([(80, 96), (100, 70), (40, 50)]):  # the last is below the patch
+    Image.fromarray(smooth_image(*shape, seed=i)).save(folder / f"im{i}.png")
+  Image.fromarray(smooth_image(70, 70, seed=9)).save(folder / "im3.jpg")
+  return str(folder)
+
+
+def train_args(data_dir, run_dir, model="conv-hyperprior-tiny", steps=4, *extra):
+  return TRAIN + [f"--model={model}", "--lmbda=0.01", f"--data={data_dir}",
+                  f"--run_dir={run_dir}", "--patch_size=64", "--batch_size=2",
+                  f"--steps={steps}", "--log_every=1", "--checkpoint_every=2", *extra]
+
+
+def test_dataset_crops_and_small_images(data_dir):
+  assert len(list_images(data_dir)) == 4
+  batch = next(iter(image_dataset(data_dir, 64, 3)))
+  assert batch.shape == (3, 64, 64, 3) and batch.dtype == tf.float32
+  assert random_crop(tf.zeros([10, 30, 3], tf.uint8), 64).shape == (64, 64, 3)
+  with pytest.raises(ValueError, match="no training images"):
+    list_images(os.path.join(data_dir, "nothing*.png"))
+
+
+def test_resume_after_sigkill(data_dir, tmp_path):
+  run = tmp_path / "run"
+  proc = subprocess.Popen(train_args(data_dir, run, "conv-hyperprior-tiny", 100000),
+                          env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  ckpt_dir = run / "checkpoints"
+  deadline = time.time() + 240
+  while time.time() < deadline and not (ckpt_dir.exists() and tf.train.latest_checkpoint(
+      str(ckpt_dir)) and int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-")[-1]) >= 4):
+    time.sleep(0.5)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  saved = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-")[-1])
+  assert saved >= 4
+  out = subprocess.run(train_args(data_dir, run, "conv-hyperprior-tiny", saved + 2), env=ENV,
+                       capture_output=True, text=True, check=True).stderr
+  assert f"resumed from" in out and f"at step {saved}" in out
+  assert f"step {saved + 2}/{saved + 2}" in out
+
+
+def test_init_from_hyperprior_run(data_dir, tmp_path):
+  subprocess.run(train_args(data_dir, tmp_path / "hp", "swint-hyperprior-tiny", 2), env=ENV,
+                 check=True, capture_output=True)
+  out = subprocess.run(train_args(data_dir, tmp_path / "charm", "swint-charm-tiny", 2,
+                                  f"--init_from={tmp_path / 'hp'}"),
+                       env=ENV, capture_output=True, text=True, check=True).stderr
+  assert "initialized transforms from" in out
+
+
+def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
+  out = subprocess.run(train_args(data_dir, tmp_path / "m", "conv-hyperprior-tiny", 3,
+                                  "--strategy=mirrored", "--logical_cpus=2"),
+                       env=ENV, capture_output=True, text=True, check=True).stderr
+  assert "step 3/3" in out and "replica divergence 0" in out
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_multi_worker_strategy_two_local_workers(data_dir, tmp_path):
+  workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+  procs = []
+  for i in range(2):
+    env = {**ENV, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                           "task": {"type": "worker", "index": i}})}
+    procs.append(subprocess.Popen(
+        train_args(data_dir, tmp_path / "mw", "conv-hyperprior-tiny", 3,
+                   "--strategy=multi_worker"),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+  outs = [p.communicate(timeout=600)[0] for p in procs]
+  assert all(p.returncode == 0 for p in procs), outs
+  prints = [line.split("weights fingerprint ")[1].split(";")[0]
+            for out in outs for line in out.splitlines() if "weights fingerprint" in line]
+  assert len(prints) == 2 and prints[0] == prints[1]
+  assert not (tmp_path / "mw" / "worker1-tmp").exists()

@@ -1,0 +1,88 @@
+"""SavedModel export and the zoo: byte-identical files, checksums, qualities, CLI selection."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfc_swin import cli, zoo
+from tfc_swin.codecs import build_codec
+from tfc_swin.coder import Coder
+from tests.conftest import smooth_image
+
+
+@pytest.fixture(scope="module")
+def zoo_root(tmp_path_factory):
+  root = tmp_path_factory.mktemp("zoo")
+  old = os.environ.get("TFC_SWIN_ZOO")
+  os.environ["TFC_SWIN_ZOO"] = str(root)
+  codecs = {}
+  for quality, seed in ((1, 0), (2, 1)):
+    tf.keras.utils.set_random_seed(seed)
+    codecs[quality] = build_codec("swint-charm-tiny")
+    zoo.add_to_zoo(codecs[quality], "tiny", "1", quality,
+                   {"lmbda": 0.01 / quality, "steps": 0, "training_data": "none"})
+  (root / "zoo.json").write_text(json.dumps({"default": {"model": "tiny", "version": "1",
+                                                          "quality": 2}}))
+  yield root, codecs
+  if old is None:
+    del os.environ["TFC_SWIN_ZOO"]
+  else:
+    os.environ["TFC_SWIN_ZOO"] = old
+
+
+def test_saved_model_gives_byte_identical_files(zoo_root):
+  _, codecs = zoo_root
+  image = smooth_image(45, 70)
+  in_memory = Coder.from_codec(codecs[2], "tiny/1/q2")
+  loaded = zoo.load("tiny", quality=2)
+  assert loaded.model_id == in_memory.model_id
+  data = loaded.compress_array(image)
+  assert data == in_memory.compress_array(image)
+  np.testing.assert_array_equal(loaded.decode(data), in_memory.decode(data))
+
+
+def test_manifest_and_qualities(zoo_root):
+  m = zoo.manifest("tiny")
+  entry = m["versions"]["1"]["qualities"]["1"]
+  assert entry["lmbda"] == 0.01 and "saved_model.pb" in entry["files"]
+  assert entry["tensorflow"] == tf.__version__
+  assert zoo.qualities("tiny") == [1, 2] == zoo.qualities()
+  assert zoo.models() == ["tiny"] and zoo.default()["quality"] == 2
+  assert zoo.load().name == "tiny/1/q2"
+
+
+def test_missing_entries_give_clear_errors(zoo_root):
+  with pytest.raises(zoo.ZooError, match="no model 'nope'"):
+    zoo.load("nope")
+  with pytest.raises(zoo.ZooError, match="no quality 7"):
+    zoo.load("tiny", quality=7)
+  with pytest.raises(zoo.ZooError, match="no version 9"):
+    zoo.load("tiny", version="9")
+
+
+def test_checksum_mismatch_is_detected(zoo_root):
+  root, _ = zoo_root
+  info = root / "tiny" / "1" / "q1" / "tfc_swin_model.json"
+  original = info.read_bytes()
+  info.write_bytes(original.replace(b'"name"', b'"name" '))
+  try:
+    with pytest.raises(zoo.ZooError, match="do not match the manifest checksums"):
+      zoo.load("tiny", quality=1)
+  finally:
+    info.write_bytes(original)
+
+
+def test_cli_uses_zoo_default_and_named_quality(zoo_root, tmp_path, capsys):
+  from PIL import Image
+  src = tmp_path / "in.png"
+  Image.fromarray(smooth_image(30, 20)).save(src)
+  assert cli.main(["compress", str(src), str(tmp_path / "a.tfsw")]) == 0
+  assert "tiny/1/q2" in capsys.readouterr().out
+  assert cli.main(["compress", str(src), str(tmp_path / "b.tfsw"), "--model", "tiny",
+                   "--quality", "1"]) == 0
+  assert cli.main(["decompress", str(tmp_path / "b.tfsw"), str(tmp_path / "b.png")]) == 0
+  assert "tiny/1/q1" in capsys.readouterr().out
+  assert cli.main(["models", "--zoo"]) == 0
+  assert "* tiny" in capsys.readouterr().out

@@ -1,0 +1,130 @@
+"""RD plots, rate-saving plots (paper Fig. 3b style) and BD-rate tables (Table 1 style).
+
+Figures are drawn with matplotlib's object API and saved as PNG through the Agg
+canvas, so no display or pyplot state is involved.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from tfc_swin.eval import bdrate
+
+AXIS_LABELS = {"psnr": "PSNR (RGB) [dB]", "ms_ssim_db": "MS-SSIM [dB]"}
+
+
+def averaged_curve(results: dict[str, Any], metric: str = "psnr"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """Averaged (bpp, metric) points of a results object, sorted by bpp."""
+  rows = [a for a in results["results"]["averages"] if a.get(metric) is not None]
+  rows.sort(key=lambda a: a["bpp"])
+  return (np.array([a["bpp"] for a in rows], dtype=np.float64),
+          np.array([a[metric] for a in rows], dtype=np.float64))
+
+
+def _save(figure: Figure, path: str | Path) -> Path:
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  FigureCanvasAgg(figure)
+  figure.savefig(path, dpi=120, bbox_inches="tight")
+  return path
+
+
+def plot_rd(results_list: Sequence[dict[str, Any]], path: str | Path, metric: str = "psnr",
+            title: str = "") -> Path:
+  """Plots averaged metric-vs-bpp curves, one line per codec; returns the PNG path."""
+  figure = Figure(figsize=(7, 5))
+  axes = figure.add_subplot()
+  for index, results in enumerate(results_list):
+    bpp, values = averaged_curve(results, metric)
+    if len(bpp):
+      axes.plot(bpp, values, marker="o", markersize=3, color=f"C{index % 10}",
+                label=results["name"])
+  axes.set_xlabel("bits per pixel")
+  axes.set_ylabel(AXIS_LABELS[metric])
+  axes.set_title(title)
+  axes.grid(True, alpha=0.3)
+  axes.legend()
+  return _save(figure, path)
+
+
+def rate_savings(anchor: dict[str, Any], test: dict[str, Any], num: int = 200
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """Rate saving (%) of test over anchor at fixed PSNR, from averaged RD points.
+
+  Both averaged curves are interpolated with the not-a-knot cubic spline of log
+  rate over PSNR used for BD-rate; the saving ``100 * (1 - R_test / R_anchor)``
+  (larger is better) is evaluated on ``num`` PSNR values spanning the overlap
+  of the two PSNR ranges (no extrapolation).
+  """
+  ref_spline, ref_lo, ref_hi = bdrate.log_rate_spline(*averaged_curve(anchor), anchor["name"])
+  new_spline, new_lo, new_hi = bdrate.log_rate_spline(*averaged_curve(test), test["name"])
+  lo, hi = max(ref_lo, new_lo), min(ref_hi, new_hi)
+  if not hi > lo:
+    return np.array([]), np.array([])
+  grid = np.linspace(lo, hi, num)
+  return grid, 100.0 * (1.0 - np.exp(new_spline(grid) - ref_spline(grid)))
+
+
+def plot_rate_savings(anchor: dict[str, Any], results_list: Sequence[dict[str, Any]],
+                      path: str | Path, title: str = "") -> Path:
+  """Plots rate saving over ``anchor`` vs PSNR for each codec (paper Fig. 3b style).
+
+  Line colors follow the position in ``results_list``, as in ``plot_rd``.
+  """
+  figure = Figure(figsize=(7, 5))
+  axes = figure.add_subplot()
+  for index, results in enumerate(results_list):
+    if results["name"] == anchor["name"]:
+      continue
+    grid, saving = rate_savings(anchor, results)
+    if len(grid):
+      axes.plot(grid, saving, color=f"C{index % 10}", label=results["name"])
+  axes.axhline(0.0, color="black", linewidth=0.8)
+  axes.set_xlabel(AXIS_LABELS["psnr"])
+  axes.set_ylabel(f"rate saving over {anchor['name']} [%] (larger is better)")
+  axes.set_title(title)
+  axes.grid(True, alpha=0.3)
+  axes.legend()
+  return _save(figure, path)
+
+
+def bd_rate_table(results_list: Sequence[dict[str, Any]], anchor_name: str,
+                  metric: str = "psnr", skip_nonoverlapping: bool = False) -> str:
+  """Markdown table of per-image-averaged BD-rates vs ``anchor_name``.
+
+  Rows are codecs, columns datasets (the ``dataset`` field of each results
+  object); a cell is empty when a codec or the anchor lacks that dataset.
+  """
+  datasets = sorted({r["dataset"] for r in results_list})
+  anchors = {r["dataset"]: r for r in results_list if r["name"] == anchor_name}
+  if not anchors:
+    raise ValueError(f"anchor {anchor_name!r} is not among the results")
+  codecs = list(dict.fromkeys(r["name"] for r in results_list if r["name"] != anchor_name))
+  cells: dict[tuple[str, str], str] = {}
+  for results in results_list:
+    anchor = anchors.get(results["dataset"])
+    if results["name"] == anchor_name or anchor is None:
+      continue
+    delta = bdrate.bd_rate_results(anchor, results, metric,
+                                   skip_nonoverlapping=skip_nonoverlapping)
+    cell = f"{delta.mean:.2f}%"
+    if delta.skipped:
+      cell += f" ({len(delta.skipped)}/{len(delta.skipped) + len(delta.per_image)} skipped)"
+    cells[(results["name"], results["dataset"])] = cell
+  lo, hi = bdrate.default_range(metric)
+  window = "" if math.isinf(lo) else f", {metric} window [{lo:g}, {hi:g}]"
+  lines = [f"BD-rate relative to {anchor_name} ({metric}{window}; per image, then averaged; "
+           "smaller is better)", "",
+           "| Codec | " + " | ".join(datasets) + " |",
+           "|---|" + "---:|" * len(datasets)]
+  for codec in codecs:
+    lines.append(f"| {codec} | " + " | ".join(cells.get((codec, d), "") for d in datasets)
+                 + " |")
+  return "\n".join(lines) + "\n"
