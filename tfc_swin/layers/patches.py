@@ -5,22 +5,11 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfc_swin.layers.swin import SwinTransformerBlock
+from tfc_swin.layers.swin import SwinTransformerBlock, norm_or_identity
 
 
-def _layer_norm(use: bool, name: str) -> tf.keras.layers.Layer:
-  if use:
-    return tf.keras.layers.LayerNormalization(epsilon=1e-5, name=name)
-  return tf.keras.layers.Activation("linear", name=name)
-
-
-@tf.keras.utils.register_keras_serializable("tfc_swin")
-class PatchMerge(tf.keras.layers.Layer):
-  """Space-to-depth 2 -> LayerNorm -> Linear: halves height and width (Patch Merge block).
-
-  Odd sides are zero-padded by one row/column first. ``layer_norm=False`` with
-  ``use_bias=True`` is the patch embedding applied to raw pixels (a 2x2 stride-2 linear map).
-  """
+class _Resample(tf.keras.layers.Layer):
+  """Shared arguments of PatchMerge / PatchSplit."""
 
   def __init__(self, filters: int, layer_norm: bool = True, use_bias: bool = False,
                **kwargs):
@@ -29,8 +18,21 @@ class PatchMerge(tf.keras.layers.Layer):
     self.layer_norm = bool(layer_norm)
     self.use_bias = bool(use_bias)
 
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "filters": self.filters, "layer_norm": self.layer_norm,
+            "use_bias": self.use_bias}
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class PatchMerge(_Resample):
+  """Space-to-depth 2 -> LayerNorm -> Linear: halves height and width (Patch Merge block).
+
+  Odd sides are zero-padded by one row/column first. ``layer_norm=False`` with
+  ``use_bias=True`` is the patch embedding applied to raw pixels (a 2x2 stride-2 linear map).
+  """
+
   def build(self, input_shape):
-    self.norm = _layer_norm(self.layer_norm, "norm")
+    self.norm = norm_or_identity(self.layer_norm, "norm")
     self.linear = tf.keras.layers.Dense(self.filters, use_bias=self.use_bias, name="linear")
     super().build(input_shape)
 
@@ -39,38 +41,23 @@ class PatchMerge(tf.keras.layers.Layer):
     x = tf.pad(x, [[0, 0], [0, shape[1] % 2], [0, shape[2] % 2], [0, 0]])
     return self.linear(self.norm(tf.nn.space_to_depth(x, 2)))
 
-  def get_config(self) -> dict[str, Any]:
-    return {**super().get_config(), "filters": self.filters, "layer_norm": self.layer_norm,
-            "use_bias": self.use_bias}
-
 
 @tf.keras.utils.register_keras_serializable("tfc_swin")
-class PatchSplit(tf.keras.layers.Layer):
+class PatchSplit(_Resample):
   """Linear -> LayerNorm -> depth-to-space 2: doubles height and width (Patch Split block).
 
   ``layer_norm=False`` with ``use_bias=True`` is the final un-embedding to pixels or to
   entropy parameters.
   """
 
-  def __init__(self, filters: int, layer_norm: bool = True, use_bias: bool = False,
-               **kwargs):
-    super().__init__(**kwargs)
-    self.filters = int(filters)
-    self.layer_norm = bool(layer_norm)
-    self.use_bias = bool(use_bias)
-
   def build(self, input_shape):
     self.linear = tf.keras.layers.Dense(4 * self.filters, use_bias=self.use_bias,
                                         name="linear")
-    self.norm = _layer_norm(self.layer_norm, "norm")
+    self.norm = norm_or_identity(self.layer_norm, "norm")
     super().build(input_shape)
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
     return tf.nn.depth_to_space(self.norm(self.linear(x)), 2)
-
-  def get_config(self) -> dict[str, Any]:
-    return {**super().get_config(), "filters": self.filters, "layer_norm": self.layer_norm,
-            "use_bias": self.use_bias}
 
 
 @tf.keras.utils.register_keras_serializable("tfc_swin")

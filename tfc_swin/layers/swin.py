@@ -139,7 +139,8 @@ class WindowAttention(tf.keras.layers.Layer):
             "relative_position_bias": self.relative_position_bias, "qkv_bias": self.qkv_bias}
 
 
-def _norm_or_identity(use: bool, name: str) -> tf.keras.layers.Layer:
+def norm_or_identity(use: bool, name: str) -> tf.keras.layers.Layer:
+  """LayerNorm (eps 1e-5), or an identity layer when LayerNorm is switched off."""
   if use:
     return tf.keras.layers.LayerNormalization(epsilon=1e-5, name=name)
   return tf.keras.layers.Activation("linear", name=name)
@@ -167,8 +168,8 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
 
   def build(self, input_shape):
     dim = int(input_shape[-1])
-    self.norm1 = _norm_or_identity(self.layer_norm, "norm1")
-    self.norm2 = _norm_or_identity(self.layer_norm, "norm2")
+    self.norm1 = norm_or_identity(self.layer_norm, "norm1")
+    self.norm2 = norm_or_identity(self.layer_norm, "norm2")
     self.attn = WindowAttention(self.window_size, self.head_dim, self.relative_position_bias,
                                 name="attn")
     self.mlp = tf.keras.Sequential([
