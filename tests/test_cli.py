@@ -157,3 +157,15 @@ def test_header_round_trip():
   header = bitstream.Header("m/1/q2", "conv-hyperprior", "0123456789abcdef", 3, 700, "LA", 42)
   stream = bitstream.Bitstream(header, [b"z", b"y" * 300], bitstream.compress_alpha(b"\x01" * 2100))
   assert bitstream.unpack(bitstream.pack(stream)) == stream
+
+
+def test_scale_index_mismatch_is_detected(tmp_path, compressed, capsys):
+  """A decoder deriving other scale indexes than the encoder (float drift) must refuse."""
+  import dataclasses
+  stream = bitstream.unpack(compressed.read_bytes())
+  header = dataclasses.replace(stream.header,
+                               index_checksum=(stream.header.index_checksum + 1) % 2 ** 31)
+  bad = tmp_path / "drift.tfsw"
+  bad.write_bytes(bitstream.pack(dataclasses.replace(stream, header=header)))
+  _expect_error(capsys, "decompress", bad, tmp_path / "o.png", "--model", MODEL,
+                match="different scale indexes")
