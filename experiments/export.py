@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+import tensorflow as tf
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -37,7 +38,6 @@ def measure_folder(coder, folder: str) -> dict:
 
 def main(argv):
   del argv
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
   from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel

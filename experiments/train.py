@@ -14,6 +14,7 @@ lambda follows the paper: L = D + lambda * R with D = MSE on [0, 255] RGB and R 
 """
 import os
 
+import tensorflow as tf
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -43,7 +44,6 @@ flags.mark_flags_as_required(["model", "lmbda", "data", "run_dir"])
 
 def main(argv):
   del argv
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tfc_swin.training import TrainConfig, Trainer  # pylint: disable=import-outside-toplevel
   from tfc_swin.training.trainer import main_log  # pylint: disable=import-outside-toplevel
   if FLAGS.threads:

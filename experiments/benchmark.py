@@ -1,0 +1,142 @@
+"""CPU coding speed per stage, like Zhu et al. Tables 3-6, next to this machine's compute floor.
+
+  python experiments/benchmark.py --models swint-hyperprior,conv-hyperprior \
+      --sizes 768x512,1280x768 --repeats 3 --warmup 1 --output results/benchmark/cpu.md
+
+Models have fresh random weights (timing only). Records already in the JSON output are kept
+and not re-measured, so several runs (e.g. other sizes for other models) fill one report.
+See docs/complexity.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import tensorflow as tf  # noqa: E402
+
+from tfc_swin.codecs import build_codec  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin.configs import config_names  # noqa: E402
+from tfc_swin.eval import complexity, timing  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", ["conv-hyperprior", "conv-charm", "swint-hyperprior", "swint-charm",
+                             "conv-hyperprior-cpu", "conv-charm-cpu", "swint-hyperprior-cpu",
+                             "swint-charm-cpu"], "Config names to benchmark.")
+flags.DEFINE_list("sizes", ["768x512", "1280x768", "1792x1024"], "Image sizes WIDTHxHEIGHT.")
+flags.DEFINE_integer("height", None, "Single image height (with --width; overrides --sizes).")
+flags.DEFINE_integer("width", None, "Single image width (with --height; overrides --sizes).")
+flags.DEFINE_integer("repeats", 5, "Timed calls per stage; the median is reported.")
+flags.DEFINE_integer("warmup", 1, "Untimed calls per stage after tracing.")
+flags.DEFINE_string("images", "../shared/data/kodak",
+                    "Image folder (centre crops; mirror-extended when too small). A synthetic "
+                    "image is used if the folder does not exist.")
+flags.DEFINE_integer("num_images", 1, "Number of (sorted) images to time.")
+flags.DEFINE_integer("gflops_size", 2048, "Side of the square matmul measuring GFLOP/s.")
+flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TF default, all cores).")
+flags.DEFINE_string("output", "results/benchmark/cpu.md", "Markdown report path.")
+flags.DEFINE_string("json", None, "JSON results path (default: --output with .json).")
+flags.DEFINE_bool("overwrite", False, "Re-measure the requested (model, size) records that "
+                  "are already in the JSON output (others are kept).")
+
+
+def _sizes() -> list[tuple[int, int]]:
+  if FLAGS.height or FLAGS.width:
+    if not (FLAGS.height and FLAGS.width):
+      raise app.UsageError("--height and --width go together")
+    return [(FLAGS.width, FLAGS.height)]
+  try:
+    return [tuple(int(v) for v in s.lower().split("x")) for s in FLAGS.sizes]
+  except ValueError as error:
+    raise app.UsageError(f"bad --sizes {FLAGS.sizes}: use WIDTHxHEIGHT") from error
+
+
+def _write(path: Path, text: str) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".part")
+  tmp.write_text(text)
+  os.replace(tmp, path)
+
+
+def _gflops() -> dict:
+  measured = timing.matmul_gflops(FLAGS.gflops_size, repeats=5)
+  print(f"matmul {FLAGS.gflops_size}^2 float32: {measured['gflops']:.1f} GFLOP/s", flush=True)
+  return measured
+
+
+def run(argv: list[str]) -> None:
+  """Entry point for absl.app."""
+  del argv
+  unknown = [m for m in FLAGS.models if m not in config_names()]
+  if unknown:
+    raise app.UsageError(f"unknown models {unknown}; known: {', '.join(config_names())}")
+  sizes = _sizes()
+  if FLAGS.threads:
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+  output = Path(FLAGS.output)
+  json_path = Path(FLAGS.json) if FLAGS.json else output.with_suffix(".json")
+  records, gflops = [], []
+  if json_path.exists():
+    previous = json.loads(json_path.read_text())
+    records, gflops = previous["records"], previous["gflops"]
+  done = set() if FLAGS.overwrite else {(r["model"], r["width"], r["height"]) for r in records}
+  for model in FLAGS.models:
+    todo = [(w, h) for w, h in sizes if (model, w, h) not in done]
+    if not todo:
+      continue
+    codec = build_codec(model)
+    codec.prepare_for_compression()
+    for w, h in todo:
+      images = timing.load_images(FLAGS.images, h, w, FLAGS.num_images)
+      macs = complexity.module_macs(codec, h, w)
+      gflops.append(_gflops())  # just before the record: the load on the machine drifts
+      record = timing.benchmark_codec(codec, images, FLAGS.repeats, FLAGS.warmup)
+      record.update(model=model, width=w, height=h, gflops=gflops[-1]["gflops"],
+                    macs_effective={k: v.effective for k, v in macs.items()},
+                    macs_paper={k: v.paper for k, v in macs.items()},
+                    synthetic=images[0][0] == "synthetic")
+      records = [r for r in records if (r["model"], r["width"], r["height"])
+                 != (model, w, h)] + [record]
+      print(f"{model} {w}x{h}: encode {record['encode_sum'] * 1e3:.0f} ms "
+            f"(compress() {record['compress'] * 1e3:.0f}), decode "
+            f"{record['decode_sum'] * 1e3:.0f} ms (decompress() "
+            f"{record['decompress'] * 1e3:.0f}), {record['bpp']:.2f} bpp", flush=True)
+      _write(json_path, json.dumps({"records": records, "gflops": gflops}, indent=1))
+      _write(output, _report(records))
+  if gflops:
+    samples = [g for m in gflops for g in m["samples_gflops"]]
+    print(f"GFLOP/s: median of all matmul samples {statistics.median(samples):.1f}, "
+          f"range {min(samples):.1f}-{max(samples):.1f}")
+  print(f"wrote {output} and {json_path}")
+
+
+def _report(records: list[dict]) -> str:
+  header = (
+      "# CPU coding speed per stage\n\n"
+      "Random (untrained) weights; batch 1; each stage its own tf.function, traced, "
+      f"warmed up, median of the timed calls. Cells: ms (time / compute floor, floor = "
+      "effective MACs x 2 / the float32 matmul GFLOP/s of the GFLOP/s column, measured in "
+      "the same run before the record). "
+      "Effective MACs: "
+      "conv/Dense/attention MACs TF executes (transposed convs at input resolution). "
+      "`compress()`/`decompress()`: the codec's end-to-end tf.functions. z coding includes "
+      "decoding z again (as compress does); h_s is timed once and shown in both tables. "
+      f"Images: {', '.join(sorted({n for r in records for n in r['images']}))} "
+      "(centre crops, rotated to the target orientation and mirror-extended when smaller; "
+      "`synthetic` = timing.synthetic_image).\n\n")
+  return header + timing.markdown_report(records)
+
+
+def main() -> None:
+  """Runs the binary."""
+  app.run(run)
+
+
+if __name__ == "__main__":
+  main()

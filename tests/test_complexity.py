@@ -1,0 +1,151 @@
+"""Tests of tfc_swin.eval.complexity / timing and experiments/profile.py, benchmark.py."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_compression as tfc
+from PIL import Image
+
+from tfc_swin.codecs import build_codec
+from tfc_swin.eval import complexity, timing
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _spec(*shape: int) -> tf.TensorSpec:
+  return tf.TensorSpec(shape, tf.float32)
+
+
+@pytest.fixture(scope="module")
+def swint_charm():
+  return build_codec("swint-charm-tiny")
+
+
+@pytest.fixture(scope="module")
+def conv_hyperprior():
+  return build_codec("conv-hyperprior-tiny")
+
+
+@pytest.mark.parametrize("name", ["conv_hyperprior", "swint_charm"])
+def test_module_parameters_sum_to_total(name, request):
+  codec = request.getfixturevalue(name)
+  params = complexity.module_parameters(codec)
+  assert sum(params.values()) == codec.count_parameters()
+  assert (params["charm"] > 0) == codec.config.uses_charm
+  assert all(params[m] > 0 for m in ("g_a", "h_a", "h_s", "g_s", "entropy_bottleneck"))
+
+
+def test_dense_macs():
+  layer = tf.keras.layers.Dense(16)
+  count = complexity.count_macs(layer, [_spec(1, 4, 6, 8)])
+  assert count.linear_conv == count.total == count.effective == 4 * 6 * 8 * 16
+  assert count.attention == count.gdn == count.transposed_zeros == 0
+  assert count.other_flops >= 4 * 6 * 16  # the bias add, not a MAC
+
+
+def test_strided_conv_macs():
+  layer = tfc.SignalConv2D(4, (5, 5), corr=True, strides_down=2, padding="same_zeros")
+  count = complexity.count_macs(layer, [_spec(1, 8, 8, 3)])
+  assert count.linear_conv == 4 * 4 * 25 * 3 * 4
+
+
+def test_transposed_conv_counts_at_upsampled_resolution():
+  layer = tfc.SignalConv2D(4, (5, 5), corr=False, strides_up=2, padding="same_zeros")
+  count = complexity.count_macs(layer, [_spec(1, 4, 4, 3)])
+  assert count.paper == 8 * 8 * 25 * 3 * 4
+  assert count.effective == 4 * 4 * 25 * 3 * 4
+  assert count.transposed_zeros == count.paper - count.effective
+
+
+def test_gdn_and_attention_are_separate():
+  gdn = complexity.count_macs(tfc.GDN(name="gdn0"), [_spec(1, 4, 4, 8)])
+  assert (gdn.gdn, gdn.linear_conv, gdn.paper) == (4 * 4 * 8 * 8, 0, 4 * 4 * 8 * 8)
+  attention = complexity.count_macs(tf.matmul, [_spec(2, 3, 5, 7), _spec(2, 3, 7, 4)])
+  assert (attention.attention, attention.paper, attention.total) == (2 * 3 * 5 * 4 * 7, 0,
+                                                                    2 * 3 * 5 * 4 * 7)
+
+
+def test_conv_codec_macs_match_analytic_count(conv_hyperprior):
+  macs = complexity.module_macs(conv_hyperprior, 64, 64)  # g_a: 5x5/2 convs 3->8->8->8->12
+  convs = 25 * (32 * 32 * 3 * 8 + 16 * 16 * 8 * 8 + 8 * 8 * 8 * 8 + 4 * 4 * 8 * 12)
+  gdn = (32 * 32 + 16 * 16 + 8 * 8) * 8 * 8
+  assert (macs["g_a"].linear_conv, macs["g_a"].gdn) == (convs, gdn)
+  up_convs = 25 * (8 * 8 * 12 * 8 + 16 * 16 * 8 * 8 + 32 * 32 * 8 * 8 + 64 * 64 * 8 * 3)
+  assert (macs["g_s"].linear_conv, macs["g_s"].gdn) == (up_convs, gdn)
+  assert macs["charm"].total == 0
+
+
+def test_charm_and_swin_macs(swint_charm):
+  shapes = complexity.latent_shapes(swint_charm, 64, 128)
+  assert shapes["y"] == [1, 4, 8, 16] and shapes["z"] == [1, 1, 2, 8]
+  charm = complexity.count_macs(lambda y, p: swint_charm.prior.forward(y, p, False)[0],
+                                [_spec(*shapes["y"]), _spec(*shapes["params"])])
+  assert charm.paper > 0 and charm.attention == 0
+  small = complexity.count_macs(swint_charm.g_s, [_spec(1, 4, 8, 16)])
+  big = complexity.count_macs(swint_charm.g_s, [_spec(1, 8, 8, 16)])
+  assert small.attention > 0
+  assert big.total == 2 * small.total  # linear in the number of pixels
+
+
+def test_peak_memory():
+  # In this process; measure_peak_memory runs the same function in a fresh subprocess.
+  memory = complexity.memory_child("conv-hyperprior-tiny", 64, 64)
+  assert memory["encode_bytes"] >= 0 and memory["decode_bytes"] >= 0
+  assert memory["baseline_rss_bytes"] > memory["weights_bytes"] > 0
+  assert memory["method"] in ("VmHWM", "ru_maxrss")
+
+
+def test_fit_image():
+  image = np.arange(40 * 56 * 3, dtype=np.uint8).reshape(40, 56, 3)
+  assert timing.fit_image(image, 40, 56).tolist() == image.tolist()
+  np.testing.assert_array_equal(timing.fit_image(image, 20, 28), image[10:30, 14:42])
+  assert timing.fit_image(image, 56, 40).shape == (56, 40, 3)  # rotated
+  big = timing.fit_image(image, 128, 200)  # mirror-extended several times
+  assert big.shape == (128, 200, 3)
+  np.testing.assert_array_equal(big[44:84, 72:128], image)
+
+
+def test_matmul_gflops():
+  measured = timing.matmul_gflops(64, repeats=2, warmup=0)
+  assert measured["gflops"] > 0 and len(measured["samples_gflops"]) == 2
+
+
+def _run(script: str, *args: str) -> str:
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.run([sys.executable, str(REPO / "experiments" / script), *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout
+
+
+def test_profile_binary(tmp_path):
+  output = tmp_path / "complexity.md"
+  _run("profile.py", "--models", "conv-charm-tiny", "--height", "64", "--width", "64",
+       "--nomemory", "--output", str(output))
+  [result] = json.loads(output.with_suffix(".json").read_text())
+  assert result["model"] == "conv-charm-tiny"
+  assert result["decode_macs"]["paper"] == sum(result["macs"][m]["paper"]
+                                               for m in complexity.DECODER_MODULES)
+  assert "memory" not in result
+  assert "| conv-charm-tiny | ChARM / prior |" in output.read_text()
+
+
+def test_benchmark_binary(tmp_path):
+  Image.fromarray(np.full((40, 56, 3), 100, np.uint8)).save(tmp_path / "a.png")
+  output = tmp_path / "cpu.md"
+  _run("benchmark.py", "--models", "conv-charm-tiny", "--height", "64", "--width", "64",
+       "--repeats", "1", "--warmup", "0", "--gflops_size", "64", "--images", str(tmp_path),
+       "--output", str(output))
+  [record] = json.loads(output.with_suffix(".json").read_text())["records"]
+  assert (record["model"], record["images"]) == ("conv-charm-tiny", ["a.png"])
+  assert set(record["encode"]) == set(timing.ENCODE_STAGES) and record["checksum_match"]
+  assert set(record["decode"]) == set(timing.DECODE_STAGES)
+  assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))
+  assert "## 64x64" in output.read_text()
