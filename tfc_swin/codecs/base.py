@@ -12,6 +12,7 @@ from the current weights.
 """
 from __future__ import annotations
 
+import abc
 import hashlib
 import re
 from typing import Any
@@ -52,7 +53,7 @@ def _module_name(name: str) -> str:
   return re.sub(r"\W", "_", name)
 
 
-class ImageCodec(tf.Module):
+class ImageCodec(tf.Module, metaclass=abc.ABCMeta):
   """Base of the four image codecs: shared forward pass, compress and decompress."""
 
   family: str = ""
@@ -68,12 +69,13 @@ class ImageCodec(tf.Module):
     self(tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, 3]))  # Creates all variables.
 
   # -- what subclasses choose ---------------------------------------------------------------
+  @abc.abstractmethod
   def build_transforms(self, config: CodecConfig) -> tuple[Any, Any, Any, Any]:
     """Returns (g_a, g_s, h_a, h_s); h_s outputs 2 x latent channels (mean, scale index)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def build_prior(self, config: CodecConfig) -> GaussianConditional:
-    raise NotImplementedError
+    """Returns the latent prior that h_s parameterizes."""
 
   # -- training ---------------------------------------------------------------------------------
   def hyper_model(self, compression: bool = False) -> tfc.ContinuousBatchedEntropyModel:
