@@ -85,6 +85,7 @@ def run(argv: list[str]) -> None:
   if json_path.exists():
     previous = json.loads(json_path.read_text())
     records, gflops = previous["records"], previous["gflops"]
+  first_new = len(gflops)
   done = set() if FLAGS.overwrite else {(r["model"], r["width"], r["height"]) for r in records}
   for model in FLAGS.models:
     todo = [(w, h) for w, h in sizes if (model, w, h) not in done]
@@ -109,9 +110,9 @@ def run(argv: list[str]) -> None:
             f"{record['decompress'] * 1e3:.0f}), {record['bpp']:.2f} bpp", flush=True)
       _write(json_path, json.dumps({"records": records, "gflops": gflops}, indent=1))
       _write(output, _report(records))
-  if gflops:
-    samples = [g for m in gflops for g in m["samples_gflops"]]
-    print(f"GFLOP/s: median of all matmul samples {statistics.median(samples):.1f}, "
+  samples = [g for m in gflops[first_new:] for g in m["samples_gflops"]]
+  if samples:
+    print(f"GFLOP/s in this run: median of the matmul samples {statistics.median(samples):.1f}, "
           f"range {min(samples):.1f}-{max(samples):.1f}")
   print(f"wrote {output} and {json_path}")
 

@@ -203,8 +203,12 @@ def _malloc_trim() -> None:
     pass
 
 
-def _peak_growth(fn: Callable[[], Any]) -> tuple[Any, int, str]:
-  """Runs ``fn`` once; returns (its result, peak RSS growth in bytes, method used)."""
+def peak_rss_growth(fn: Callable[[], Any]) -> tuple[Any, int, str]:
+  """Runs ``fn`` once; returns (its result, peak RSS growth in bytes, method).
+
+  method ``VmHWM``: the high-water mark was reset before the call, so the growth is exact;
+  ``ru_maxrss``: fallback, under-reports if the process peaked higher before the call.
+  """
   _malloc_trim()
   reset = _reset_peak_rss()
   before = _status_bytes("VmRSS")
@@ -222,9 +226,9 @@ def memory_child(config_name: str, height: int, width: int) -> dict[str, Any]:
   image = tf.constant(synthetic_image(height, width))
   encoded = codec.compress(image)  # traces, warms up
   baseline = _status_bytes("VmRSS")
-  encoded, encode_bytes, method = _peak_growth(lambda: codec.compress(image))
+  encoded, encode_bytes, method = peak_rss_growth(lambda: codec.compress(image))
   codec.decompress(encoded["strings"], encoded["shape"])
-  _, decode_bytes, _ = _peak_growth(
+  _, decode_bytes, _ = peak_rss_growth(
       lambda: codec.decompress(encoded["strings"], encoded["shape"]))
   return {"encode_bytes": encode_bytes, "decode_bytes": decode_bytes,
           "baseline_rss_bytes": baseline, "weights_bytes": 4 * codec.count_parameters(),
