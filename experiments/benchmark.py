@@ -10,7 +10,6 @@ See docs/complexity.md.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -21,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tensorflow as tf  # noqa: E402
 
-from tfc_swin.codecs import build_codec  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin import fileio  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin.codecs import build_codec  # noqa: E402
 from tfc_swin.configs import config_names  # noqa: E402
 from tfc_swin.eval import complexity, timing  # noqa: E402
 
@@ -55,13 +55,6 @@ def _sizes() -> list[tuple[int, int]]:
     return [tuple(int(v) for v in s.lower().split("x")) for s in FLAGS.sizes]
   except ValueError as error:
     raise app.UsageError(f"bad --sizes {FLAGS.sizes}: use WIDTHxHEIGHT") from error
-
-
-def _write(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".part")
-  tmp.write_text(text)
-  os.replace(tmp, path)
 
 
 def _gflops() -> dict:
@@ -108,8 +101,8 @@ def run(argv: list[str]) -> None:
             f"(compress() {record['compress'] * 1e3:.0f}), decode "
             f"{record['decode_sum'] * 1e3:.0f} ms (decompress() "
             f"{record['decompress'] * 1e3:.0f}), {record['bpp']:.2f} bpp", flush=True)
-      _write(json_path, json.dumps({"records": records, "gflops": gflops}, indent=1))
-      _write(output, _report(records))
+      fileio.write_text(json_path, json.dumps({"records": records, "gflops": gflops}, indent=1))
+      fileio.write_text(output, _report(records))
   samples = [g for m in gflops[first_new:] for g in m["samples_gflops"]]
   if samples:
     print(f"GFLOP/s in this run: median of the matmul samples {statistics.median(samples):.1f}, "

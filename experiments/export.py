@@ -38,9 +38,10 @@ def measure_folder(coder, folder: str) -> dict:
 
 def main(argv):
   del argv
-  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  from tfc_swin import fileio, zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
   from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
+  from tfc_swin.training import history  # pylint: disable=import-outside-toplevel
   configs = []
   for run in FLAGS.runs:
     with open(os.path.join(run, "train_config.json")) as f:
@@ -58,9 +59,11 @@ def main(argv):
     tf.train.Checkpoint(model=codec).read(ckpt).assert_existing_objects_matched() \
         .expect_partial()
     steps = int(ckpt.rsplit("-", 1)[1])
+    stages = history.run_history(run, ckpt)
     record = {"lmbda": cfg["lmbda"], "steps": steps, "training_data": cfg["data"],
               "patch_size": cfg["patch_size"], "batch_size": cfg["batch_size"],
-              "learning_rate": cfg["learning_rate"], "checkpoint": os.path.basename(ckpt)}
+              "learning_rate": cfg["learning_rate"], "checkpoint": os.path.basename(ckpt),
+              **history.summarize(stages), "history": stages}
     if FLAGS.kodak:
       t0 = time.time()
       record["kodak"] = measure_folder(Coder.from_codec(codec, f"{name}/{FLAGS.version}/"
@@ -70,12 +73,8 @@ def main(argv):
     print(f"exported {run} (lambda {cfg['lmbda']}, step {steps}) -> {folder}")
   if FLAGS.default:
     quality = FLAGS.default_quality or (len(configs) + 1) // 2
-    path = os.path.join(zoo.root(), "zoo.json")
-    with open(path + ".part", "w") as f:
-      json.dump({"default": {"model": name, "version": FLAGS.version, "quality": quality}},
-                f, indent=1)
-      f.write("\n")
-    os.replace(path + ".part", path)
+    fileio.write_json(os.path.join(zoo.root(), "zoo.json"),
+                      {"default": {"model": name, "version": FLAGS.version, "quality": quality}})
     print(f"default model: {name} v{FLAGS.version} q{quality}")
 
 

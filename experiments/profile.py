@@ -8,7 +8,6 @@ See docs/complexity.md for the MAC counting convention and what the memory colum
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tfc_swin.configs import config_names  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin import fileio  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin.configs import config_names  # noqa: E402
 from tfc_swin.eval import complexity  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -27,13 +27,6 @@ flags.DEFINE_integer("width", 768, "Image width (padded to a multiple of 64 by t
 flags.DEFINE_string("output", "results/complexity/paper.md", "Markdown report path.")
 flags.DEFINE_string("json", None, "JSON results path (default: --output with .json).")
 flags.DEFINE_bool("memory", True, "Measure peak memory (one subprocess per model).")
-
-
-def _write(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".part")
-  tmp.write_text(text)
-  os.replace(tmp, path)
 
 
 def run(argv: list[str]) -> None:
@@ -52,8 +45,8 @@ def run(argv: list[str]) -> None:
     print(f"{model}: {result['total_parameters'] / 1e6:.2f}M params, encode "
           f"{enc['paper'] / 1e9:.2f} GMACs (+attn {enc['total'] / 1e9:.2f}), decode "
           f"{dec['paper'] / 1e9:.2f} GMACs (+attn {dec['total'] / 1e9:.2f})", flush=True)
-    _write(output, complexity.markdown_report(results))
-    _write(json_path, complexity.as_json(results))
+    fileio.write_text(output, complexity.markdown_report(results))
+    fileio.write_text(json_path, complexity.as_json(results))
   print(f"wrote {output} and {json_path}")
 
 

@@ -39,6 +39,8 @@ flags.DEFINE_integer("threads", 0, "TF intra-op threads (0 = TensorFlow's defaul
 flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices "
                      "(to test --strategy mirrored without GPUs).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_float("clip_norm", 0.0, "Clip gradients to this global norm (0 = off, as in the "
+                   "paper); non-finite steps are always skipped.")
 flags.mark_flags_as_required(["model", "lmbda", "data", "run_dir"])
 
 
@@ -57,7 +59,7 @@ def main(argv):
       model=FLAGS.model, lmbda=FLAGS.lmbda, data=FLAGS.data, run_dir=FLAGS.run_dir,
       steps=FLAGS.steps, patch_size=FLAGS.patch_size, batch_size=FLAGS.batch_size,
       learning_rate=FLAGS.learning_rate, final_learning_rate=FLAGS.final_learning_rate,
-      lr_drop_step=FLAGS.lr_drop_step, max_minutes=FLAGS.max_minutes,
+      lr_drop_step=FLAGS.lr_drop_step, clip_norm=FLAGS.clip_norm, max_minutes=FLAGS.max_minutes,
       init_from=FLAGS.init_from, strategy=FLAGS.strategy,
       checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, seed=FLAGS.seed)
   os.makedirs(config.run_dir, exist_ok=True)

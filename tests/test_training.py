@@ -7,12 +7,15 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from tfc_swin.training.data import image_dataset, list_images, random_crop
+from tfc_swin.training.history import run_history, summarize
+from tfc_swin.training import TrainConfig, Trainer
+from tfc_swin.training import trainer as trainer_lib
+from tfc_swin.training.trainer import read_progress
 from tests.conftest import smooth_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +64,10 @@ def test_resume_after_sigkill(data_dir, tmp_path):
                        capture_output=True, text=True, check=True).stderr
   assert f"resumed from" in out and f"at step {saved}" in out
   assert f"step {saved + 2}/{saved + 2}" in out
+  first, second = read_progress(str(run))["segments"]  # one per process, wall time each
+  assert first["start_step"] == 0 and 0 < first["end_step"] <= saved
+  assert (second["start_step"], second["end_step"]) == (saved, saved + 2)
+  assert second["seconds"] > 0 and second["device"] == "CPU"
 
 
 def test_init_from_hyperprior_run(data_dir, tmp_path):
@@ -70,6 +77,10 @@ def test_init_from_hyperprior_run(data_dir, tmp_path):
                                   f"--init_from={tmp_path / 'hp'}"),
                        env=ENV, capture_output=True, text=True, check=True).stderr
   assert "initialized transforms from" in out
+  stages = run_history(str(tmp_path / "charm"))  # what the zoo manifest records
+  assert [(s["run"], s["model"], s["steps"], s["tracked_steps"]) for s in stages] == [
+      ("hp", "swint-hyperprior-tiny", 2, 2), ("charm", "swint-charm-tiny", 2, 2)]
+  assert summarize(stages)["total_steps"] == 4 and summarize(stages)["untracked_steps"] == 0
 
 
 def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
@@ -101,3 +112,16 @@ def test_multi_worker_strategy_two_local_workers(data_dir, tmp_path):
             for out in outs for line in out.splitlines() if "weights fingerprint" in line]
   assert len(prints) == 2 and prints[0] == prints[1]
   assert not (tmp_path / "mw" / "worker1-tmp").exists()
+
+
+def test_nonfinite_steps_are_skipped_then_divergence_stops(tmp_path, monkeypatch):
+  monkeypatch.setattr(trainer_lib, "MAX_NONFINITE_STEPS", 3)
+  nan_batches = tf.data.Dataset.from_tensors(tf.fill([2, 64, 64, 3], float("nan"))).repeat()
+  config = TrainConfig(model="conv-hyperprior-tiny", lmbda=0.01, data="-", run_dir=str(tmp_path),
+                       steps=10, patch_size=64, batch_size=2, checkpoint_every=1, log_every=1)
+  trainer = Trainer(config, dataset=nan_batches)
+  before = trainer.codec.fingerprint()
+  with pytest.raises(FloatingPointError, match="3 non-finite steps in a row"):
+    trainer.train(log=lambda _: None)
+  assert trainer.codec.fingerprint() == before  # the NaN gradients never reached the weights
+  assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is None

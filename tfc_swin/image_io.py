@@ -11,12 +11,11 @@ Inputs: anything Pillow opens (PNG, JPEG, ...). Color handling:
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from tfc_swin.fileio import atomic_write
 
 Image.MAX_IMAGE_PIXELS = 1 << 30
 
@@ -70,33 +69,6 @@ def merge_color_alpha(rgb: np.ndarray, mode: str, alpha: np.ndarray | None) -> I
   if alpha is not None:
     im.putalpha(Image.fromarray(alpha, "L"))
   return im
-
-
-def atomic_write(path: str, write: Callable[[str], None], force: bool = False,
-                 protect: tuple[str, ...] = ()) -> None:
-  """Calls ``write(tmp_path)`` and renames the result to ``path``.
-
-  Refuses to overwrite an existing ``path`` unless ``force``, and never overwrites any of the
-  ``protect`` paths (the inputs). A failure leaves no partial file.
-  """
-  target = os.path.abspath(path)
-  for p in protect:
-    if os.path.exists(p) and os.path.exists(target) and os.path.samefile(p, target):
-      raise FileExistsError(f"{path}: refusing to overwrite the input file")
-  if os.path.exists(target) and not force:
-    raise FileExistsError(f"{path}: exists (use --force to replace it)")
-  directory = os.path.dirname(target)
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(f"{path}: folder {directory} does not exist")
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tfc_swin-", suffix=".part")
-  os.close(fd)
-  try:
-    write(tmp)
-    os.replace(tmp, target)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
 
 
 def write_png(path: str, image: Image.Image, force: bool = False,

@@ -20,6 +20,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec
 from tfc_swin.coder import MODEL_INFO_FILE, Coder, ModelId
 
@@ -40,14 +41,6 @@ def _read_json(path: str) -> dict:
       return json.load(f)
   except FileNotFoundError:
     raise ZooError(f"{path} does not exist") from None
-
-
-def _write_json(path: str, obj: Any) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
-  with os.fdopen(fd, "w") as f:
-    json.dump(obj, f, indent=1, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
 
 
 def models() -> list[str]:
@@ -167,5 +160,5 @@ def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
       **record, "fingerprint": model_id.fingerprint, "files": _file_hashes(folder),
       "tensorflow": tf.__version__, "tensorflow_compression": metadata.version("tensorflow-compression"),
       "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-  _write_json(path, data)
+  fileio.write_json(path, data, sort_keys=True)
   return folder

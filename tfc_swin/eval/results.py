@@ -19,12 +19,11 @@ import csv
 import io
 import json
 import math
-import os
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tfc_swin import fileio
 from tfc_swin.eval import metrics
 
 SCHEMA_VERSION = 1
@@ -80,23 +79,9 @@ def build_results(name: str, description: str, versions: dict[str, str],
   }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp_path = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-  try:
-    with tmp_path.open("x", encoding="utf-8", newline="") as tmp:
-      tmp.write(text)
-      tmp.flush()
-      os.fsync(tmp.fileno())
-    os.replace(tmp_path, path)
-  except BaseException:
-    tmp_path.unlink(missing_ok=True)
-    raise
-
-
 def write_json(path: str | Path, results: dict[str, Any]) -> None:
-  """Writes a results object atomically (temp file in the same folder + os.replace)."""
-  _write_atomic(Path(path), json.dumps(results, indent=2, allow_nan=False) + "\n")
+  """Writes a results object atomically (see :mod:`tfc_swin.fileio`)."""
+  fileio.write_json(path, results, indent=2, allow_nan=False)
 
 
 def write_csv(path: str | Path, results: dict[str, Any]) -> None:
@@ -106,7 +91,7 @@ def write_csv(path: str | Path, results: dict[str, Any]) -> None:
   writer.writeheader()
   for record in results["results"]["per_image"]:
     writer.writerow({k: ("" if record.get(k) is None else record[k]) for k in RECORD_FIELDS})
-  _write_atomic(Path(path), buffer.getvalue())
+  fileio.write_text(path, buffer.getvalue())
 
 
 def csv_path_for(json_path: str | Path) -> Path:

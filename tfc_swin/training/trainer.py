@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -19,11 +20,14 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec, build_codec
 from tfc_swin.configs import get_config
 from tfc_swin.training.data import image_dataset
 
 PIXELS_PER_RATE_UNIT = 256 * 256
+PROGRESS_FILE = "progress.json"
+MAX_NONFINITE_STEPS = 50  # consecutive skipped steps before a run is declared diverged
 
 
 @dataclasses.dataclass
@@ -39,6 +43,7 @@ class TrainConfig:
   learning_rate: float = 1e-4
   final_learning_rate: float = 1e-5
   lr_drop_step: Optional[int] = None  # default: 90% of steps (1.8M of 2M in the paper)
+  clip_norm: float = 0.0  # global gradient-norm clipping; 0: off (the paper does not clip)
   max_minutes: float = 0.0  # 0: no time budget
   init_from: str = ""
   strategy: str = "default"
@@ -78,9 +83,11 @@ def transform_checkpoint(codec: ImageCodec) -> tf.train.Checkpoint:
                              hyperprior=codec.hyperprior)
 
 
-def init_transforms(codec: ImageCodec, source: str) -> None:
+def init_transforms(codec: ImageCodec, source: str) -> str:
   """Loads g_a, g_s, h_a, h_s and the hyper prior from a training run folder, a checkpoint
-  prefix, or an exported SavedModel (B.1: SwinT-ChARM starts from SwinT-Hyperprior)."""
+  prefix, or an exported SavedModel (B.1: SwinT-ChARM starts from SwinT-Hyperprior).
+
+  Returns the checkpoint or SavedModel actually read."""
   if tf.saved_model.contains_saved_model(source):
     path, view = os.path.join(source, "variables", "variables"), transform_checkpoint(codec)
   else:
@@ -88,6 +95,7 @@ def init_transforms(codec: ImageCodec, source: str) -> None:
         tf.train.latest_checkpoint(source) or source
     view = tf.train.Checkpoint(model=transform_checkpoint(codec))
   view.read(path).assert_existing_objects_matched().expect_partial()
+  return source if tf.saved_model.contains_saved_model(source) else path
 
 
 class Trainer:
@@ -120,6 +128,7 @@ class Trainer:
                               seed=config.seed)
     self.dataset = self.strategy.experimental_distribute_dataset(dataset)
     self._stop = False
+    self._init_checkpoint = ""
 
   @property
   def step(self) -> int:
@@ -131,8 +140,8 @@ class Trainer:
       self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
     if self.config.init_from:
-      init_transforms(self.codec, self.config.init_from)
-      return f"initialized transforms from {self.config.init_from}"
+      self._init_checkpoint = init_transforms(self.codec, self.config.init_from)
+      return f"initialized transforms from {self._init_checkpoint}"
     return "started from scratch"
 
   def _train_step_fn(self):
@@ -144,9 +153,17 @@ class Trainer:
         per_image = rd_loss(out, lmbda)
         loss = tf.nn.compute_average_loss(per_image, global_batch_size=batch)
       variables = self.codec.trainable_variables
-      self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+      grads = [tf.zeros_like(v) if g is None else g
+               for g, v in zip(tape.gradient(loss, variables), variables)]
+      finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads + [loss]])
+      if self.config.clip_norm:
+        grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+      # A non-finite step is skipped (zero gradient) instead of poisoning the weights.
+      grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+      self.optimizer.apply_gradients(zip(grads, variables))
       sums = lambda t: tf.reduce_sum(t) / batch  # noqa: E731
-      return {"loss": sums(per_image), "bpp": sums(out["bpp"]), "mse": sums(out["mse"])}
+      return {"loss": sums(per_image), "bpp": sums(out["bpp"]), "mse": sums(out["mse"]),
+              "skipped": 1.0 - tf.cast(finite, tf.float32)}
 
     @tf.function
     def train_step(iterator):
@@ -160,6 +177,23 @@ class Trainer:
     self.manager.save(checkpoint_number=self.step)
     if not self.is_chief:
       shutil.rmtree(self.manager.directory, ignore_errors=True)
+      return
+    segment = self._progress["segments"][-1]
+    segment["end_step"], segment["seconds"] = self.step, round(time.time() - self._t0, 1)
+    fileio.write_json(os.path.join(self.config.run_dir, PROGRESS_FILE), self._progress)
+
+  def _start_segment(self) -> None:
+    """Opens this process's entry in ``progress.json`` (steps and wall time per segment)."""
+    self._t0 = time.time()
+    self._progress = read_progress(self.config.run_dir)
+    if self._init_checkpoint:
+      self._progress["init_checkpoint"] = self._init_checkpoint
+    self._progress["segments"].append({
+        "start_step": self.step, "end_step": self.step, "seconds": 0.0,
+        "host": platform.node(), "replicas": self.strategy.num_replicas_in_sync,
+        "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
+        "cpu_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
   def train(self, log=print) -> dict[str, float]:
     """Runs until ``steps``, the time budget, or SIGTERM/SIGINT; checkpoints on the way out."""
@@ -167,8 +201,8 @@ class Trainer:
     log(self.restore_or_initialize())
     if self.is_chief:
       os.makedirs(cfg.run_dir, exist_ok=True)
-      with open(os.path.join(cfg.run_dir, "train_config.json"), "w") as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=1)
+      fileio.write_json(os.path.join(cfg.run_dir, "train_config.json"), dataclasses.asdict(cfg))
+      self._start_segment()
     writer = (tf.summary.create_file_writer(os.path.join(cfg.run_dir, "summaries"))
               if self.is_chief else tf.summary.create_noop_writer())
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,17 +210,25 @@ class Trainer:
     train_step = self._train_step_fn()
     iterator = iter(self.dataset)
     start, start_step = time.time(), self.step
-    last = {}
+    last, skipped, bad_run = {}, 0, 0
     while self.step < cfg.steps and not self._stop:
       metrics, x = train_step(iterator)
       step = self.step
+      bad = float(metrics["skipped"]) > 0
+      skipped, bad_run = skipped + bad, bad_run + 1 if bad else 0
+      if bad_run >= MAX_NONFINITE_STEPS:
+        raise FloatingPointError(
+            f"training diverged: {bad_run} non-finite steps in a row at step {step}; last "
+            f"checkpoint {self.manager.latest_checkpoint} is kept. Lower --learning_rate "
+            f"or set --clip_norm.")
       if step % cfg.log_every == 0 or step == cfg.steps:
         last = {k: float(v) for k, v in metrics.items()}
         last["psnr"] = 10 * math.log10(255 ** 2 / max(last["mse"], 1e-10))
         rate = (step - start_step) / max(time.time() - start, 1e-9)
         eta = (cfg.steps - step) / max(rate, 1e-9)
         log(f"step {step}/{cfg.steps} loss {last['loss']:.3f} bpp {last['bpp']:.4f} "
-            f"psnr {last['psnr']:.2f} dB | {rate:.3f} steps/s, ETA {eta / 3600:.1f} h")
+            f"psnr {last['psnr']:.2f} dB | {rate:.3f} steps/s, ETA {eta / 3600:.1f} h"
+            + (f" | {skipped:.0f} non-finite steps skipped" if skipped else ""))
         with writer.as_default(step=step):
           for k, v in last.items():
             tf.summary.scalar(k, v)
@@ -194,7 +236,7 @@ class Trainer:
                             else cfg.final_learning_rate)
       if self.is_chief and step % cfg.image_summary_every == 0:
         self._image_summary(writer, x, step)
-      if step % cfg.checkpoint_every == 0:
+      if step % cfg.checkpoint_every == 0 and not bad:
         self._save()
       if cfg.max_minutes and time.time() - start > 60 * cfg.max_minutes:
         log(f"time budget of {cfg.max_minutes} min reached")
@@ -219,6 +261,15 @@ class Trainer:
     pair = tf.concat([x, tf.clip_by_value(x_hat, 0, 255)], axis=2) / 255
     with writer.as_default(step=step):
       tf.summary.image("original|reconstruction", pair, max_outputs=2)
+
+
+def read_progress(run_dir: str) -> dict:
+  """The run's ``progress.json``: one segment (steps, wall seconds, host) per process."""
+  path = os.path.join(run_dir, PROGRESS_FILE)
+  if not os.path.exists(path):
+    return {"segments": []}
+  with open(path) as f:
+    return json.load(f)
 
 
 def main_log(msg: str) -> None:

@@ -1,0 +1,81 @@
+"""Training history of a run: its stages back through ``--init_from`` (for zoo manifests).
+
+A zoo model is often trained in stages (a base run, then a fine-tune at another lambda that
+starts from it, each possibly resumed several times on other machines). ``run_history``
+follows ``init_from`` back to the first run and reports each stage's lambda, learning rate,
+steps and the wall time recorded in its ``progress.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+
+from tfc_swin.training.trainer import read_progress
+
+_STAGE_KEYS = ("model", "lmbda", "learning_rate", "patch_size", "batch_size", "data")
+
+
+def _checkpoint_step(path: str) -> int:
+  return int(path.rsplit("-", 1)[1])
+
+
+def _saved_model_history(path: str) -> list[dict[str, Any]]:
+  """History recorded in the zoo manifest of an exported model (``zoo/<name>/<v>/q<q>``)."""
+  quality_dir = os.path.abspath(path)
+  version_dir = os.path.dirname(quality_dir)
+  manifest = os.path.join(os.path.dirname(version_dir), "manifest.json")
+  if os.path.exists(manifest):
+    with open(manifest) as f:
+      versions = json.load(f)["versions"]
+    record = versions.get(os.path.basename(version_dir), {}).get("qualities", {}).get(
+        os.path.basename(quality_dir).lstrip("q"))
+    if record:
+      return record.get("history") or [{k: record.get(k) for k in _STAGE_KEYS + ("steps",)}
+                                        | {"run": path}]
+  return [{"run": path, "steps": None}]
+
+
+def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, Any]]:
+  """Stages that produced ``checkpoint`` (default: the run's latest), oldest first.
+
+  Each stage: run, model, lmbda, learning_rate, patch_size, batch_size, data, steps (of that
+  stage), seconds and tracked_steps (from progress.json; runs older than it have none).
+  """
+  with open(os.path.join(run_dir, "train_config.json")) as f:
+    config = json.load(f)
+  checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+  if not checkpoint:
+    raise ValueError(f"{run_dir}: no checkpoint")
+  steps = _checkpoint_step(checkpoint)
+  progress = read_progress(run_dir)
+  segments = [s for s in progress["segments"] if s["end_step"] > s["start_step"] < steps]
+  done = [min(s["end_step"], steps) - s["start_step"] for s in segments]
+  seconds = [s["seconds"] * d / (s["end_step"] - s["start_step"]) for s, d in zip(segments, done)]
+  stage = {"run": os.path.basename(os.path.normpath(run_dir)),
+           **{k: config.get(k) for k in _STAGE_KEYS}, "steps": steps,
+           "tracked_steps": sum(done), "seconds": round(sum(seconds), 1),
+           "hosts": sorted({s["host"] for s in segments}),
+           "devices": sorted({f"{s['replicas']}x {s['device']}" for s in segments})}
+  parent = config.get("init_from")
+  if not parent:
+    return [stage]
+  source = progress.get("init_checkpoint", "")
+  if tf.saved_model.contains_saved_model(parent):
+    earlier = _saved_model_history(parent)
+  elif os.path.exists(os.path.join(parent, "train_config.json")):
+    earlier = run_history(parent, source or None)
+  else:
+    earlier = [{"run": parent, "steps": None}]
+  return earlier + [stage]
+
+
+def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
+  """Total steps, tracked wall hours and untracked steps over all stages."""
+  steps = sum(s.get("steps") or 0 for s in history)
+  tracked = sum(s.get("tracked_steps") or 0 for s in history)
+  return {"total_steps": steps, "train_hours": round(sum(s.get("seconds") or 0
+                                                         for s in history) / 3600, 2),
+          "untracked_steps": steps - tracked}
