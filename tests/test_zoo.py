@@ -85,4 +85,8 @@ def test_cli_uses_zoo_default_and_named_quality(zoo_root, tmp_path, capsys):
   assert cli.main(["decompress", str(tmp_path / "b.tfsw"), str(tmp_path / "b.png")]) == 0
   assert "tiny/1/q1" in capsys.readouterr().out
   assert cli.main(["models", "--zoo"]) == 0
-  assert "* tiny" in capsys.readouterr().out
+  assert "tiny (default)" in capsys.readouterr().out
+  assert cli.main(["models", "--zoo", "--markdown"]) == 0
+  table = capsys.readouterr().out.splitlines()
+  assert table[0].startswith("| model | version | quality | lambda | steps | train hours")
+  assert len(table) == 2 + 2 and table[2].startswith("| tiny | 1 | 1 |")

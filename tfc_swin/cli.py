@@ -37,21 +37,7 @@ def _coder(args):
 def cmd_models(args) -> None:
   from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   if args.zoo:
-    names = zoo.models()
-    if not names:
-      print(f"no models shipped in {zoo.root()}")
-    default = zoo.default() if names else {}
-    for name in names:
-      m = zoo.manifest(name)
-      for version, entry in sorted(m["versions"].items(), key=lambda kv: int(kv[0])):
-        for q, info in sorted(entry["qualities"].items(), key=lambda kv: int(kv[0])):
-          kodak = info.get("kodak", {})
-          mark = "*" if (name, int(q)) == (default.get("model"), default.get("quality")) else " "
-          print(f"{mark} {name:24s} v{version} q{q}  lambda={info.get('lmbda')}  "
-                f"steps={info.get('steps')}  kodak bpp={kodak.get('bpp', '-')} "
-                f"psnr={kodak.get('psnr', '-')}")
-    if names:
-      print("* = default")
+    _list_zoo(zoo, args.markdown)
     return
   from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
   from tfc_swin.configs import config_names, get_config  # pylint: disable=import-outside-toplevel
@@ -61,6 +47,42 @@ def cmd_models(args) -> None:
     params = build_codec(config).count_parameters() if args.count else None
     count = f"{params:,}" if params is not None else "-"
     print(f"{name:26s} {config.family:16s} {count:>12s}  {config.description}")
+
+
+def _list_zoo(zoo, markdown: bool) -> None:
+  """One row per shipped model/version/quality, from the manifests (``--markdown``: a table)."""
+  names = zoo.models()
+  if not names:
+    print(f"no models shipped in {zoo.root()}")
+    return
+  default = zoo.default()
+  header = ["model", "version", "quality", "lambda", "steps", "train hours", "training data",
+            "Kodak bpp", "Kodak PSNR", "Kodak MS-SSIM"]
+  rows = []
+  for name in names:
+    for version, entry in sorted(zoo.manifest(name)["versions"].items(),
+                                 key=lambda kv: int(kv[0])):
+      for q, info in sorted(entry["qualities"].items(), key=lambda kv: int(kv[0])):
+        kodak = info.get("kodak", {})
+        is_default = (name, version, int(q)) == (default.get("model"), default.get("version"),
+                                                  default.get("quality"))
+        hours = info.get("train_hours")
+        rows.append([name + (" (default)" if is_default else ""), version, q,
+                     info.get("lmbda"), f"{info.get('total_steps', info.get('steps')):,}",
+                     "-" if hours is None else f"{hours:.1f}"
+                     + (f" (+{info['untracked_steps']:,} untracked steps)"
+                        if info.get("untracked_steps") else ""),
+                     info.get("training_data", "-"), kodak.get("bpp", "-"),
+                     kodak.get("psnr", "-"), kodak.get("ms_ssim", "-")])
+  if markdown:
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+      print("| " + " | ".join(str(c) for c in row) + " |")
+  else:
+    for row in rows:
+      print("  ".join(f"{h}={c}" if i > 0 else f"{c:34s}" for i, (h, c) in
+                      enumerate(zip(header, row))))
 
 
 def cmd_compress(args) -> None:
@@ -182,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
   p = sub.add_parser("models", help="list configs, or shipped zoo models with --zoo")
   p.add_argument("--zoo", action="store_true", help="list the shipped zoo models")
+  p.add_argument("--markdown", action="store_true", help="with --zoo: a markdown table")
   p.add_argument("--count", action=argparse.BooleanOptionalAction, default=True,
                  help="build each config to count its trainable parameters")
   p.set_defaults(func=cmd_models)
