@@ -39,6 +39,12 @@ flags.DEFINE_integer("threads", 0, "TF intra-op threads (0 = TensorFlow's defaul
 flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices "
                      "(to test --strategy mirrored without GPUs).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_string("eval_data", "", "Validation images (folder/glob): centre crops coded with "
+                    "rounding every --eval_every steps (PSNR/bpp to log, TensorBoard and "
+                    "progress.json); empty = off.")
+flags.DEFINE_integer("eval_every", 1000, "Steps between validations.")
+flags.DEFINE_integer("eval_images", 8, "Number of validation images (the first, sorted).")
+flags.DEFINE_integer("eval_size", 256, "Validation crop size (multiple of 64).")
 flags.DEFINE_float("clip_norm", 0.0, "Clip gradients to this global norm (0 = off, as in the "
                    "paper); non-finite steps are always skipped.")
 flags.mark_flags_as_required(["model", "lmbda", "data", "run_dir"])
@@ -61,7 +67,9 @@ def main(argv):
       learning_rate=FLAGS.learning_rate, final_learning_rate=FLAGS.final_learning_rate,
       lr_drop_step=FLAGS.lr_drop_step, clip_norm=FLAGS.clip_norm, max_minutes=FLAGS.max_minutes,
       init_from=FLAGS.init_from, strategy=FLAGS.strategy,
-      checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, seed=FLAGS.seed)
+      checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, seed=FLAGS.seed,
+      eval_data=FLAGS.eval_data, eval_every=FLAGS.eval_every, eval_images=FLAGS.eval_images,
+      eval_size=FLAGS.eval_size)
   os.makedirs(config.run_dir, exist_ok=True)
   Trainer(config).train(log=main_log)
 

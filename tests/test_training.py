@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfc_swin.training.data import image_dataset, list_images, random_crop
+from tfc_swin.training.data import center_crops, image_dataset, list_images, random_crop
 from tfc_swin.training.history import run_history, summarize
 from tfc_swin.training import TrainConfig, Trainer
 from tfc_swin.training import trainer as trainer_lib
@@ -68,6 +68,18 @@ def test_resume_after_sigkill(data_dir, tmp_path):
   assert first["start_step"] == 0 and 0 < first["end_step"] <= saved
   assert (second["start_step"], second["end_step"]) == (saved, saved + 2)
   assert second["seconds"] > 0 and second["device"] == "CPU"
+
+
+def test_validation_on_fixed_crops(data_dir, tmp_path):
+  crops = center_crops(data_dir, 64, 3)  # includes the 40x50 image, upscaled
+  assert crops.shape == (3, 64, 64, 3) and float(tf.reduce_max(crops)) <= 255
+  out = subprocess.run(train_args(data_dir, tmp_path / "v", "conv-hyperprior-tiny", 4,
+                                  f"--eval_data={data_dir}", "--eval_every=2",
+                                  "--eval_images=2", "--eval_size=64"),
+                       env=ENV, capture_output=True, text=True, check=True).stderr
+  assert "validation at step 2: psnr" in out and "(2 crops of 64)" in out
+  validations = read_progress(str(tmp_path / "v"))["validation"]
+  assert [v["step"] for v in validations] == [2, 4] and validations[0]["bpp"] > 0
 
 
 def test_init_from_hyperprior_run(data_dir, tmp_path):

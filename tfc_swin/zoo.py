@@ -158,7 +158,8 @@ def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
   entry = data["versions"].setdefault(version, {"qualities": {}})
   entry["qualities"][str(quality)] = {
       **record, "fingerprint": model_id.fingerprint, "files": _file_hashes(folder),
-      "tensorflow": tf.__version__, "tensorflow_compression": metadata.version("tensorflow-compression"),
+      "tensorflow": tf.__version__,
+      "tensorflow_compression": metadata.version("tensorflow-compression"),
       "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
   fileio.write_json(path, data, sort_keys=True)
   return folder

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import math
 import os
 
 import tensorflow as tf
@@ -37,6 +38,21 @@ def random_crop(image: tf.Tensor, size: int) -> tf.Tensor:
 
   image = tf.cond(short < size, upscale, lambda: image)
   return tf.image.random_crop(image, [size, size, 3])
+
+
+def center_crops(source: str, size: int, count: int) -> tf.Tensor:
+  """The centre ``size`` x ``size`` crops of the first ``count`` images of a folder/glob
+  (sorted; smaller images upscaled as in :func:`random_crop`): a fixed validation batch."""
+  crops = []
+  for path in list_images(source)[:count]:
+    image = tf.cast(_decode(path), tf.float32)
+    short = min(image.shape[0], image.shape[1])
+    if short < size:
+      new = [max(size, math.ceil(side * size / short)) for side in image.shape[:2]]
+      image = tf.clip_by_value(tf.image.resize(image, new, "bicubic"), 0, 255)
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    crops.append(image[top:top + size, left:left + size])
+  return tf.stack(crops)
 
 
 def _decode(path: tf.Tensor) -> tf.Tensor:

@@ -23,7 +23,7 @@ import tensorflow as tf
 from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec, build_codec
 from tfc_swin.configs import get_config
-from tfc_swin.training.data import image_dataset
+from tfc_swin.training.data import center_crops, image_dataset
 
 PIXELS_PER_RATE_UNIT = 256 * 256
 PROGRESS_FILE = "progress.json"
@@ -50,6 +50,10 @@ class TrainConfig:
   checkpoint_every: int = 500
   log_every: int = 50
   image_summary_every: int = 1000
+  eval_data: str = ""  # folder/glob of validation images; empty: no validation
+  eval_every: int = 1000
+  eval_images: int = 8
+  eval_size: int = 256
   seed: int = 0
 
   @property
@@ -127,6 +131,8 @@ class Trainer:
       dataset = image_dataset(config.data, config.patch_size, config.batch_size,
                               seed=config.seed)
     self.dataset = self.strategy.experimental_distribute_dataset(dataset)
+    self._eval_x = (center_crops(config.eval_data, config.eval_size, config.eval_images)
+                    if config.eval_data and self.is_chief else None)
     self._stop = False
     self._init_checkpoint = ""
 
@@ -236,6 +242,8 @@ class Trainer:
                             else cfg.final_learning_rate)
       if self.is_chief and step % cfg.image_summary_every == 0:
         self._image_summary(writer, x, step)
+      if self._eval_x is not None and step % cfg.eval_every == 0:
+        self._validate(writer, step, log)
       if step % cfg.checkpoint_every == 0 and not bad:
         self._save()
       if cfg.max_minutes and time.time() - start > 60 * cfg.max_minutes:
@@ -254,6 +262,26 @@ class Trainer:
       copies = [t.numpy() for t in getattr(v, "values", (v,))]
       worst = max([worst] + [float(abs(c - copies[0]).max()) for c in copies[1:]])
     return worst
+
+  def validate(self) -> dict[str, float]:
+    """Mean PSNR (per image) and bpp of the fixed validation crops, with rounding (no noise)."""
+    psnr, bpp = [], []
+    for chunk in tf.split(self._eval_x, len(self._eval_x)):
+      out = self.codec(chunk, training=False)
+      mse = tf.reduce_mean(tf.math.squared_difference(
+          tf.clip_by_value(out["x_hat"], 0, 255), chunk))
+      psnr.append(10 * math.log10(255 ** 2 / max(float(mse), 1e-10)))
+      bpp.append(float(out["bpp"][0]))
+    return {"psnr": sum(psnr) / len(psnr), "bpp": sum(bpp) / len(bpp)}
+
+  def _validate(self, writer, step: int, log) -> None:
+    result = self.validate()
+    log(f"validation at step {step}: psnr {result['psnr']:.2f} dB bpp {result['bpp']:.4f} "
+        f"({len(self._eval_x)} crops of {self.config.eval_size})")
+    with writer.as_default(step=step):
+      for k, v in result.items():
+        tf.summary.scalar(f"validation/{k}", v)
+    self._progress.setdefault("validation", []).append({"step": step, **result})
 
   def _image_summary(self, writer, x, step: int) -> None:
     x = self.strategy.experimental_local_results(x)[0][:2]
