@@ -180,6 +180,11 @@ def test_rate_savings_and_table():
   assert "| test |  | -20.00% |" in table
   assert "| other | 0.00% |  |" in table
   assert "| anchor |" not in table
+  single = make_results("single", {"a": (ANCHOR_RATE[:1], ANCHOR_PSNR[:1])}, dataset="second")
+  table = plots.bd_rate_table([single, second_anchor], "anchor")
+  assert "| single | n/a (need at least 2 rate-distortion points, got 1) |" in table
+  psnr, saving = plots.rate_savings(second_anchor, single)  # the anchor's own first point
+  assert psnr.tolist() == [ANCHOR_PSNR[0]] and saving[0] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_binaries(tmp_path: Path):

@@ -61,10 +61,16 @@ def rate_savings(anchor: dict[str, Any], test: dict[str, Any], num: int = 200
   Both averaged curves are interpolated with the not-a-knot cubic spline of log
   rate over PSNR used for BD-rate; the saving ``100 * (1 - R_test / R_anchor)``
   (larger is better) is evaluated on ``num`` PSNR values spanning the overlap
-  of the two PSNR ranges (no extrapolation).
+  of the two PSNR ranges (no extrapolation). A test codec with a single rate point gets the
+  saving at that point (if the anchor covers its PSNR).
   """
   ref_spline, ref_lo, ref_hi = bdrate.log_rate_spline(*averaged_curve(anchor), anchor["name"])
-  new_spline, new_lo, new_hi = bdrate.log_rate_spline(*averaged_curve(test), test["name"])
+  rate, psnr = averaged_curve(test)
+  if len(rate) == 1:
+    if not ref_lo <= psnr[0] <= ref_hi:
+      return np.array([]), np.array([])
+    return psnr, 100.0 * (1.0 - rate / np.exp(ref_spline(psnr)))
+  new_spline, new_lo, new_hi = bdrate.log_rate_spline(rate, psnr, test["name"])
   lo, hi = max(ref_lo, new_lo), min(ref_hi, new_hi)
   if not hi > lo:
     return np.array([]), np.array([])
@@ -85,7 +91,8 @@ def plot_rate_savings(anchor: dict[str, Any], results_list: Sequence[dict[str, A
       continue
     grid, saving = rate_savings(anchor, results)
     if len(grid):
-      axes.plot(grid, saving, color=f"C{index % 10}", label=results["name"])
+      axes.plot(grid, saving, color=f"C{index % 10}", label=results["name"],
+                marker="o" if len(grid) == 1 else None)
   axes.axhline(0.0, color="black", linewidth=0.8)
   axes.set_xlabel(AXIS_LABELS["psnr"])
   axes.set_ylabel(f"rate saving over {anchor['name']} [%] (larger is better)")
@@ -112,8 +119,12 @@ def bd_rate_table(results_list: Sequence[dict[str, Any]], anchor_name: str,
     anchor = anchors.get(results["dataset"])
     if results["name"] == anchor_name or anchor is None:
       continue
-    delta = bdrate.bd_rate_results(anchor, results, metric,
-                                   skip_nonoverlapping=skip_nonoverlapping)
+    try:
+      delta = bdrate.bd_rate_results(anchor, results, metric,
+                                     skip_nonoverlapping=skip_nonoverlapping)
+    except ValueError as error:  # e.g. a single rate point: the plots still show it
+      cells[(results["name"], results["dataset"])] = f"n/a ({str(error).rsplit(': ', 1)[-1]})"
+      continue
     cell = f"{delta.mean:.2f}%"
     if delta.skipped:
       cell += f" ({len(delta.skipped)}/{len(delta.skipped) + len(delta.per_image)} skipped)"
