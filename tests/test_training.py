@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tfc_swin.training.data import center_crops, image_dataset, list_images, random_crop
-from tfc_swin.training.history import run_history, summarize
+from tfc_swin.training.history import run_history, summarize, validation_curve
 from tfc_swin.training import TrainConfig, Trainer
 from tfc_swin.training import trainer as trainer_lib
 from tfc_swin.training.trainer import read_progress
@@ -68,6 +68,12 @@ def test_resume_after_sigkill(data_dir, tmp_path):
   assert first["start_step"] == 0 and 0 < first["end_step"] <= saved
   assert (second["start_step"], second["end_step"]) == (saved, saved + 2)
   assert second["seconds"] > 0 and second["device"] == "CPU"
+  assert (second["lmbda"], second["learning_rate"]) == (0.01, 1e-4)  # schedule per segment
+  assert [s["start_step"] for s in run_history(str(run))[0]["schedule"]] == [0, saved]
+  other_lambda = TrainConfig(model="conv-hyperprior-tiny", lmbda=0.02, data=data_dir,
+                             run_dir=str(run), patch_size=64, batch_size=2)
+  with pytest.raises(ValueError, match="trained with lmbda=0.01"):
+    Trainer(other_lambda).restore_or_initialize()
 
 
 def test_validation_on_fixed_crops(data_dir, tmp_path):
@@ -80,6 +86,14 @@ def test_validation_on_fixed_crops(data_dir, tmp_path):
   assert "validation at step 2: psnr" in out and "(2 crops of 64)" in out
   validations = read_progress(str(tmp_path / "v"))["validation"]
   assert [v["step"] for v in validations] == [2, 4] and validations[0]["bpp"] > 0
+  stages = run_history(str(tmp_path / "v"))
+  curve = validation_curve([{"steps": 10, "validation": [{"step": 5, "psnr": 1, "bpp": 1}]}]
+                           + stages)  # steps count across --init_from stages
+  assert [p["step"] for p in curve] == [5, 12, 14]
+  out = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "plot_training.py"),
+                        f"--runs={tmp_path / 'v'}", f"--output={tmp_path / 'curves.png'}"],
+                       env=ENV, capture_output=True, text=True, check=True)
+  assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 def test_init_from_hyperprior_run(data_dir, tmp_path):

@@ -76,6 +76,12 @@ def _version(name: str, version: str) -> tuple[str, dict]:
   return version, versions[version]
 
 
+def version_records(name: str, version: str = "latest") -> tuple[str, dict[str, dict]]:
+  """The resolved version and its manifest records, keyed by quality (as strings)."""
+  version, record = _version(name, version)
+  return version, record["qualities"]
+
+
 def qualities(name: str | None = None, version: str = "latest") -> list[int]:
   """Qualities (1 = lowest rate) of a zoo model, of the default model when None."""
   name = name or default()["model"]

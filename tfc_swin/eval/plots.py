@@ -1,4 +1,5 @@
-"""RD plots, rate-saving plots (paper Fig. 3b style) and BD-rate tables (Table 1 style).
+"""RD plots, rate-saving plots (paper Fig. 3b style), BD-rate tables (Table 1 style) and
+training curves.
 
 Figures are drawn with matplotlib's object API and saved as PNG through the Agg
 canvas, so no display or pyplot state is involved.
@@ -51,6 +52,28 @@ def plot_rd(results_list: Sequence[dict[str, Any]], path: str | Path, metric: st
   axes.set_title(title)
   axes.grid(True, alpha=0.3)
   axes.legend()
+  return _save(figure, path)
+
+
+def plot_training(curves: dict[str, Sequence[dict[str, float]]], path: str | Path,
+                  title: str = "") -> Path:
+  """Validation PSNR and bpp over training steps, one line per run; returns the PNG path.
+
+  ``curves`` maps a label to points ``{"step", "psnr", "bpp"}`` (see
+  :func:`tfc_swin.training.history.validation_curve`).
+  """
+  figure = Figure(figsize=(10, 4))
+  psnr_axes, bpp_axes = figure.subplots(1, 2)
+  for index, (label, points) in enumerate(curves.items()):
+    steps = [p["step"] for p in points]
+    psnr_axes.plot(steps, [p["psnr"] for p in points], color=f"C{index % 10}", label=label)
+    bpp_axes.plot(steps, [p["bpp"] for p in points], color=f"C{index % 10}", label=label)
+  for axes, label in ((psnr_axes, "validation PSNR (RGB) [dB]"), (bpp_axes, "validation bpp")):
+    axes.set_xlabel("training steps (all stages)")
+    axes.set_ylabel(label)
+    axes.grid(True, alpha=0.3)
+  psnr_axes.legend()
+  figure.suptitle(title)
   return _save(figure, path)
 
 

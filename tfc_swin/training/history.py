@@ -16,6 +16,8 @@ import tensorflow as tf
 from tfc_swin.training.trainer import read_progress
 
 _STAGE_KEYS = ("model", "lmbda", "learning_rate", "patch_size", "batch_size", "data")
+_SCHEDULE_KEYS = ("start_step", "end_step", "learning_rate", "final_learning_rate",
+                  "lr_drop_step")
 
 
 def _checkpoint_step(path: str) -> int:
@@ -42,7 +44,8 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
   """Stages that produced ``checkpoint`` (default: the run's latest), oldest first.
 
   Each stage: run, model, lmbda, learning_rate, patch_size, batch_size, data, steps (of that
-  stage), seconds and tracked_steps (from progress.json; runs older than it have none).
+  stage), seconds and tracked_steps (from progress.json; runs older than it have none), the
+  learning-rate schedule of each resumed segment and the validation points (``--eval_data``).
   """
   with open(os.path.join(run_dir, "train_config.json")) as f:
     config = json.load(f)
@@ -58,7 +61,10 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
            **{k: config.get(k) for k in _STAGE_KEYS}, "steps": steps,
            "tracked_steps": sum(done), "seconds": round(sum(seconds), 1),
            "hosts": sorted({s["host"] for s in segments}),
-           "devices": sorted({f"{s['replicas']}x {s['device']}" for s in segments})}
+           "devices": sorted({f"{s['replicas']}x {s['device']}" for s in segments}),
+           "schedule": [{k: s[k] for k in _SCHEDULE_KEYS} for s in segments
+                        if "learning_rate" in s],
+           "validation": [v for v in progress.get("validation", []) if v["step"] <= steps]}
   parent = config.get("init_from")
   if not parent:
     return [stage]
@@ -70,6 +76,15 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
   else:
     earlier = [{"run": parent, "steps": None}]
   return earlier + [stage]
+
+
+def validation_curve(history: list[dict[str, Any]]) -> list[dict[str, float]]:
+  """Validation points of all stages, ``step`` counted from the start of the first stage."""
+  points, offset = [], 0
+  for stage in history:
+    points += [{**v, "step": offset + v["step"]} for v in stage.get("validation") or []]
+    offset += stage.get("steps") or 0
+  return points
 
 
 def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:

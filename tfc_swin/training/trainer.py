@@ -28,6 +28,7 @@ from tfc_swin.training.data import center_crops, image_dataset
 PIXELS_PER_RATE_UNIT = 256 * 256
 PROGRESS_FILE = "progress.json"
 MAX_NONFINITE_STEPS = 50  # consecutive skipped steps before a run is declared diverged
+RESUME_LOCKED = ("model", "lmbda")  # a resumed run must keep these (train_config.json)
 
 
 @dataclasses.dataclass
@@ -143,12 +144,27 @@ class Trainer:
   def restore_or_initialize(self) -> str:
     """Resumes from the last checkpoint of this run, else applies ``init_from``."""
     if self.manager.latest_checkpoint:
+      self._check_resume_config()
       self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
     if self.config.init_from:
       self._init_checkpoint = init_transforms(self.codec, self.config.init_from)
       return f"initialized transforms from {self._init_checkpoint}"
     return "started from scratch"
+
+  def _check_resume_config(self) -> None:
+    """A run resumes with the model and lambda it started with (other flags may change)."""
+    path = os.path.join(self.config.run_dir, "train_config.json")
+    if not os.path.exists(path):
+      return
+    with open(path) as f:
+      stored = json.load(f)
+    for key in RESUME_LOCKED:
+      if stored.get(key) != getattr(self.config, key):
+        raise ValueError(
+            f"{self.config.run_dir} was trained with {key}={stored.get(key)!r}, not "
+            f"{getattr(self.config, key)!r}; resume it unchanged, or start a new run dir with "
+            f"--init_from {self.config.run_dir}")
 
   def _train_step_fn(self):
     lmbda, batch = self.config.lmbda, self.config.batch_size
@@ -199,6 +215,9 @@ class Trainer:
         "host": platform.node(), "replicas": self.strategy.num_replicas_in_sync,
         "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
         "cpu_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+        "lmbda": self.config.lmbda, "learning_rate": self.config.learning_rate,
+        "final_learning_rate": self.config.final_learning_rate,
+        "lr_drop_step": self.config.drop_step,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
   def train(self, log=print) -> dict[str, float]:
