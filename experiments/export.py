@@ -25,6 +25,8 @@ flags.DEFINE_string("version", "1", "Zoo version.")
 flags.DEFINE_string("kodak", "", "Folder of evaluation images (Kodak); empty = don't measure.")
 flags.DEFINE_boolean("default", False, "Make this model (highest quality) the zoo default.")
 flags.DEFINE_integer("default_quality", 0, "Quality to make default (0 = the middle one).")
+flags.DEFINE_list("remove_versions", [], "Older versions of this model to delete from the "
+                  "zoo (folders and manifest entries) after the export.")
 flags.mark_flags_as_required(["runs"])
 
 
@@ -76,6 +78,9 @@ def main(argv):
     fileio.write_json(os.path.join(zoo.root(), "zoo.json"),
                       {"default": {"model": name, "version": FLAGS.version, "quality": quality}})
     print(f"default model: {name} v{FLAGS.version} q{quality}")
+  for version in FLAGS.remove_versions:
+    zoo.remove_version(name, version)
+    print(f"removed {name} v{version}")
 
 
 if __name__ == "__main__":

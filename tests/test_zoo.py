@@ -90,3 +90,13 @@ def test_cli_uses_zoo_default_and_named_quality(zoo_root, tmp_path, capsys):
   table = capsys.readouterr().out.splitlines()
   assert table[0].startswith("| model | version | quality | lambda | steps | train hours")
   assert len(table) == 2 + 2 and table[2].startswith("| tiny | 1 | 1 |")
+
+
+def test_remove_version_keeps_the_default(zoo_root):
+  root, codecs = zoo_root
+  zoo.add_to_zoo(codecs[1], "tiny", "2", 1, {"lmbda": 0.01, "steps": 0, "training_data": "none"})
+  assert zoo.qualities("tiny", version="latest") == [1]  # v2 is the latest now
+  with pytest.raises(zoo.ZooError, match="is the zoo default"):
+    zoo.remove_version("tiny", "1")
+  zoo.remove_version("tiny", "2")
+  assert sorted(zoo.manifest("tiny")["versions"]) == ["1"] and not (root / "tiny" / "2").exists()

@@ -169,3 +169,16 @@ def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
       "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
   fileio.write_json(path, data, sort_keys=True)
   return folder
+
+
+def remove_version(name: str, version: str) -> None:
+  """Deletes ``zoo/<name>/<version>/`` and its manifest entry (not the default's version)."""
+  version, _ = _version(name, version)
+  chosen = default() if os.path.exists(os.path.join(root(), "zoo.json")) else {}
+  if (chosen.get("model"), chosen.get("version")) == (name, version):
+    raise ZooError(f"{name} v{version} is the zoo default (zoo/zoo.json); change it first")
+  path = os.path.join(root(), name, "manifest.json")
+  data = _read_json(path)
+  del data["versions"][version]
+  fileio.write_json(path, data, sort_keys=True)
+  shutil.rmtree(os.path.join(root(), name, version))
