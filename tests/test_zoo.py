@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfc_swin import cli, zoo
 from tfc_swin.codecs import build_codec
 from tfc_swin.coder import Coder
+from tfc_swin.training.trainer import init_transforms
 from tests.conftest import smooth_image
 
 
@@ -100,3 +101,12 @@ def test_remove_version_keeps_the_default(zoo_root):
     zoo.remove_version("tiny", "1")
   zoo.remove_version("tiny", "2")
   assert sorted(zoo.manifest("tiny")["versions"]) == ["1"] and not (root / "tiny" / "2").exists()
+
+
+def test_training_starts_from_a_zoo_savedmodel(zoo_root):
+  root, codecs = zoo_root  # how a run resumes on a machine without the run's checkpoints
+  fresh = build_codec("swint-charm-tiny")
+  init_transforms(fresh, str(root / "tiny" / "1" / "q1"))
+  for module in ("g_a", "g_s", "h_a", "h_s"):
+    for a, b in zip(getattr(codecs[1], module).weights, getattr(fresh, module).weights):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -124,6 +124,14 @@ def load(name: str | None = None, quality: int | None = None, version: str = "la
   return Coder.from_saved_model(folder)
 
 
+def _without_keras_traces():
+  """Keras would also save a traced ``call`` of every layer (3-4x the graph size of the
+  codec's two signatures, which are all the zoo needs). Keras 2.14 exposes the switch only
+  through this module (see BUILD_NOTES.md)."""
+  from keras.src.saving.legacy.saved_model import utils  # pylint: disable=import-outside-toplevel
+  return utils.keras_option_scope(save_traces=False)
+
+
 def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
   """Writes a SavedModel with ``compress`` / ``decompress`` signatures to ``path`` (atomic)."""
   if os.path.exists(path):
@@ -133,8 +141,9 @@ def export_codec(codec: ImageCodec, path: str, name: str, description: str = "")
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
   try:
-    tf.saved_model.save(codec, tmp, signatures={"compress": codec.compress,
-                                                "decompress": codec.decompress})
+    with _without_keras_traces():
+      tf.saved_model.save(codec, tmp, signatures={"compress": codec.compress,
+                                                  "decompress": codec.decompress})
     info = {"name": name, "config": codec.config.name, "fingerprint": coder.model_id.fingerprint,
             "description": description, "codec_config": codec.config.to_dict()}
     with open(os.path.join(tmp, MODEL_INFO_FILE), "w") as f:
