@@ -132,6 +132,23 @@ def test_evaluate_resumes_without_recomputing(image_dir: Path, tmp_path: Path):
   assert all(not codec.calls for _, codec in again)
 
 
+def test_evaluate_remeasures_points_whose_codec_changed(image_dir: Path, tmp_path: Path):
+  output = tmp_path / "fake.json"
+  paths = runner.list_images(image_dir)
+  first = runner.evaluate("fake", fake_points(), paths, output, progress=False)
+  assert set(first["point_ids"]) == {"32", "8", "2"}
+  points = fake_points()
+  points[1][1].description = "retrained"  # e.g. a new zoo version behind the same label
+  runner.evaluate("fake", points, paths, output, progress=False)
+  assert {label: len(codec.calls) for label, codec in points} == {"32": 0, "8": 3, "2": 0}
+  legacy = json.loads(output.read_text())
+  del legacy["point_ids"]  # files written before point ids were recorded: nothing is reused
+  output.write_text(json.dumps(legacy))
+  again = fake_points()
+  runner.evaluate("fake", again, paths, output, progress=False)
+  assert all(len(codec.calls) == 3 for _, codec in again)
+
+
 def test_evaluate_resumes_from_checkpoint_after_crash(image_dir: Path, tmp_path: Path):
   output = tmp_path / "fake.json"
   paths = runner.list_images(image_dir)

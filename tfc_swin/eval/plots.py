@@ -72,7 +72,7 @@ def plot_training(curves: dict[str, Sequence[dict[str, float]]], path: str | Pat
     axes.set_xlabel("training steps (all stages)")
     axes.set_ylabel(label)
     axes.grid(True, alpha=0.3)
-  psnr_axes.legend()
+  psnr_axes.legend(loc="lower right", fontsize="small")
   figure.suptitle(title)
   return _save(figure, path)
 

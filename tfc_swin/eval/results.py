@@ -57,14 +57,18 @@ def compute_averages(records: Sequence[Record], qualities: Sequence[str]) -> lis
 
 def build_results(name: str, description: str, versions: dict[str, str],
                   records: Sequence[Record], qualities: Sequence[str],
-                  dataset: str = "") -> dict[str, Any]:
-  """Assembles a results object; records are sorted by image, then quality order."""
+                  dataset: str = "", point_ids: dict[str, str] | None = None
+                  ) -> dict[str, Any]:
+  """Assembles a results object; records are sorted by image, then quality order.
+
+  ``point_ids`` (quality label -> model fingerprint or codec description) lets a later run
+  tell which records it may reuse."""
   qualities = _ordered_unique(list(qualities) + [r["quality"] for r in records])
   rank = {q: i for i, q in enumerate(qualities)}
   per_image = sorted(records, key=lambda r: (r["image"], rank[r["quality"]]))
   per_image = [{field: r.get(field) for field in RECORD_FIELDS} for r in per_image]
   used = [q for q in qualities if any(r["quality"] == q for r in per_image)]
-  return {
+  built = {
       "schema_version": SCHEMA_VERSION,
       "name": name,
       "description": description,
@@ -77,6 +81,9 @@ def build_results(name: str, description: str, versions: dict[str, str],
           "averages": compute_averages(per_image, used),
       },
   }
+  if point_ids:
+    built["point_ids"] = {q: point_ids[q] for q in used if q in point_ids}
+  return built
 
 
 def write_json(path: str | Path, results: dict[str, Any]) -> None:

@@ -127,7 +127,15 @@ def measure(codec: Codec, image: np.ndarray) -> dict[str, float]:
   }
 
 
-def _load_previous(path: Path, name: str) -> list[dict[str, Any]]:
+def point_id(codec: Codec) -> str:
+  """What a result was measured with: a learned model's fingerprint, else the description."""
+  model_id = getattr(codec, "model_id", None)
+  return f"{model_id.name}@{model_id.fingerprint}" if model_id else codec.description
+
+
+def _load_previous(path: Path, name: str, ids: dict[str, str]) -> list[dict[str, Any]]:
+  """Records of an earlier (or interrupted) run that are still valid: same family name and,
+  per quality label, the same point (a retrained zoo version is measured again)."""
   if not path.is_file():
     return []
   with path.open(encoding="utf-8") as handle:
@@ -135,7 +143,14 @@ def _load_previous(path: Path, name: str) -> list[dict[str, Any]]:
   if previous["name"] != name:
     raise ValueError(f"{path} holds results of {previous['name']!r}, not {name!r}; "
                      "choose another --output or delete it")
-  return previous["results"]["per_image"]
+  old_ids = previous.get("point_ids", {})
+  records = previous["results"]["per_image"]
+  kept = [r for r in records
+          if r["quality"] in ids and old_ids.get(r["quality"]) == ids[r["quality"]]]
+  if len(kept) < len(records):
+    print(f"{path}: {len(records) - len(kept)} earlier results were measured with other "
+          "codec points (or unrecorded ones) and are not reused", file=sys.stderr)
+  return kept
 
 
 def select_points(points: CodecPoints, qualities: Sequence[str] | None) -> CodecPoints:
@@ -159,14 +174,15 @@ def evaluate(name: str, points: CodecPoints, image_paths: Sequence[Path], output
   order = [label for label, _ in points]
   description = family_description(selected)
   versions = environment_versions()
+  ids = {label: point_id(codec) for label, codec in points}
   done: dict[tuple[str, str], dict[str, Any]] = {}
   for path in (output, checkpoint):
-    for record in _load_previous(path, name):
+    for record in _load_previous(path, name, ids):
       done[(record["image"], record["quality"])] = record
 
   def snapshot() -> dict[str, Any]:
     return results.build_results(name, description, versions, list(done.values()), order,
-                                 dataset=dataset)
+                                 dataset=dataset, point_ids=ids)
 
   todo = [(p, [(q, c) for q, c in selected if (p.name, q) not in done]) for p in image_paths]
   todo = [(p, pending) for p, pending in todo if pending]
