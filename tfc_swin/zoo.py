@@ -165,7 +165,8 @@ def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
   folder = os.path.join(root(), name, version, f"q{quality}")
   model_id = export_codec(codec, folder, f"{name}/{version}/q{quality}",
                           f"{codec.config.description}, zoo {name} v{version} q{quality}, "
-                          f"lambda {record.get('lmbda')}, {record.get('steps')} training steps")
+                          f"lambda {record.get('lmbda')}, "
+                          f"{record.get('total_steps', record.get('steps'))} training steps")
   path = os.path.join(root(), name, "manifest.json")
   data = _read_json(path) if os.path.exists(path) else {
       "model": name, "family": codec.config.family, "config": codec.config.to_dict(),
