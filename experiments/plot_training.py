@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
   curves = {}
   for run in FLAGS.runs:
     stages = history.run_history(run)
-    curves[f"{os.path.basename(os.path.normpath(run))}"] = history.validation_curve(stages)
+    curves[os.path.basename(os.path.normpath(run))] = history.validation_curve(stages)
   if FLAGS.zoo:
     version, records = zoo.version_records(FLAGS.zoo, FLAGS.version)
     for quality, record in sorted(records.items(), key=lambda qr: int(qr[0])):
