@@ -23,7 +23,7 @@ flags.DEFINE_list("runs", None, "Training run folders (with checkpoints/ and "
 flags.DEFINE_string("name", None, "Zoo model name (default: the runs' config name).")
 flags.DEFINE_string("version", "1", "Zoo version.")
 flags.DEFINE_string("kodak", "", "Folder of evaluation images (Kodak); empty = don't measure.")
-flags.DEFINE_boolean("default", False, "Make this model (highest quality) the zoo default.")
+flags.DEFINE_boolean("default", False, "Make this model (at --default_quality) the zoo default.")
 flags.DEFINE_integer("default_quality", 0, "Quality to make default (0 = the middle one).")
 flags.DEFINE_list("remove_versions", [], "Older versions of this model to delete from the "
                   "zoo (folders and manifest entries) after the export.")
