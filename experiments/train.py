@@ -28,6 +28,9 @@ flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 flags.DEFINE_float("learning_rate", 1e-4, "Initial learning rate.")
 flags.DEFINE_float("final_learning_rate", 1e-5, "Learning rate after --lr_drop_step.")
 flags.DEFINE_integer("lr_drop_step", None, "Step of the learning-rate drop (default 0.9*steps).")
+flags.DEFINE_enum("lr_schedule", "step", ["step", "cosine"], "step: the paper's drop at "
+                  "--lr_drop_step; cosine: decay to --final_learning_rate at --steps.")
+flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up steps.")
 flags.DEFINE_float("max_minutes", 0, "Stop (with a checkpoint) after this many minutes; 0=off.")
 flags.DEFINE_string("init_from", "", "Run folder, checkpoint or SavedModel to take the "
                     "transforms and hyper prior from (e.g. SwinT-Hyperprior for SwinT-ChARM).")
@@ -65,7 +68,8 @@ def main(argv):
       model=FLAGS.model, lmbda=FLAGS.lmbda, data=FLAGS.data, run_dir=FLAGS.run_dir,
       steps=FLAGS.steps, patch_size=FLAGS.patch_size, batch_size=FLAGS.batch_size,
       learning_rate=FLAGS.learning_rate, final_learning_rate=FLAGS.final_learning_rate,
-      lr_drop_step=FLAGS.lr_drop_step, clip_norm=FLAGS.clip_norm, max_minutes=FLAGS.max_minutes,
+      lr_drop_step=FLAGS.lr_drop_step, lr_schedule=FLAGS.lr_schedule,
+      warmup_steps=FLAGS.warmup_steps, clip_norm=FLAGS.clip_norm, max_minutes=FLAGS.max_minutes,
       init_from=FLAGS.init_from, strategy=FLAGS.strategy,
       checkpoint_every=FLAGS.checkpoint_every, log_every=FLAGS.log_every, seed=FLAGS.seed,
       eval_data=FLAGS.eval_data, eval_every=FLAGS.eval_every, eval_images=FLAGS.eval_images,

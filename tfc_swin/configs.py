@@ -34,6 +34,8 @@ class CodecConfig:
   slice_transform: str = "conv"
   relative_position_bias: bool = True
   shifted_windows: bool = True
+  fixed_windows: bool = False
+  hyper_plain_embedding: bool = False
   num_scales: int = 64
   paper_params_m: Optional[float] = None
   description: str = ""
@@ -129,6 +131,10 @@ register(CodecConfig("swint-hyperprior-cpu", "SwinTHyperprior", **_SWIN_CPU,
                      description="SwinT-Hyperprior sized for CPU training"))
 register(CodecConfig("swint-charm-cpu", "SwinTChARM", **_SWIN_CPU, num_slices=5,
                      description="SwinT-ChARM sized for CPU training, 5 slices"))
+_SWIN_CPU_WIDE = dict(analysis=(64, 96, 128, 192), hyper=(128, 128), depths=(1, 1, 2, 1, 2, 1),
+                      fixed_windows=True, hyper_plain_embedding=True)
+register(CodecConfig("swint-hyperprior-cpu-wide", "SwinTHyperprior", **_SWIN_CPU_WIDE,
+                     description="SwinT-Hyperprior sized for CPU training, 192 latents, fixed windows"))
 
 # Tiny: for tests and the untrained demo.
 _CONV_TINY = dict(analysis=(8, 8, 8, 12), hyper=(8, 8, 8))

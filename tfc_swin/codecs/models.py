@@ -25,10 +25,11 @@ class _SwinTransforms:
     a, h, d = config.analysis, config.hyper, config.depths
     wg, wh = config.windows
     common = dict(head_dim=config.head_dim, relative_position_bias=config.relative_position_bias,
-                  shifted_windows=config.shifted_windows)
+                  shifted_windows=config.shifted_windows, fixed_window=config.fixed_windows)
     return (transforms.swin_analysis(a, d[:4], wg, **common),
             transforms.swin_synthesis(a[::-1], d[3::-1], 3, wg, **common),
-            transforms.swin_analysis(h, d[4:6], wh, from_pixels=False, name="h_a", **common),
+            transforms.swin_analysis(h, d[4:6], wh, from_pixels=False,
+                                     plain_embedding=config.hyper_plain_embedding, name="h_a", **common),
             transforms.swin_synthesis(h[::-1], d[5:3:-1], 2 * config.latent_channels, wh,
                                       to_pixels=False, name="h_s", **common))
 

@@ -72,7 +72,8 @@ class SwinStage(tf.keras.layers.Layer):
   def __init__(self, filters: int, depth: int, resample: str = "merge", window_size: int = 8,
                head_dim: int = 32, mlp_ratio: float = 4.0, layer_norm: bool = True,
                relative_position_bias: bool = True, shifted_windows: bool = True,
-               resample_norm: bool = True, resample_bias: bool = False, **kwargs):
+               resample_norm: bool = True, resample_bias: bool = False,
+               fixed_window: bool = False, **kwargs):
     super().__init__(**kwargs)
     if resample not in ("merge", "split"):
       raise ValueError(f"resample must be 'merge' or 'split', got {resample!r}")
@@ -87,6 +88,7 @@ class SwinStage(tf.keras.layers.Layer):
     self.shifted_windows = bool(shifted_windows)
     self.resample_norm = bool(resample_norm)
     self.resample_bias = bool(resample_bias)
+    self.fixed_window = bool(fixed_window)
 
   def build(self, input_shape):
     resampler = PatchMerge if self.resample == "merge" else PatchSplit
@@ -97,7 +99,7 @@ class SwinStage(tf.keras.layers.Layer):
                              head_dim=self.head_dim, mlp_ratio=self.mlp_ratio,
                              layer_norm=self.layer_norm,
                              relative_position_bias=self.relative_position_bias,
-                             name=f"block{i}")
+                             fixed_window=self.fixed_window, name=f"block{i}")
         for i in range(self.depth)]
     super().build(input_shape)
 
@@ -117,4 +119,4 @@ class SwinStage(tf.keras.layers.Layer):
             "layer_norm": self.layer_norm,
             "relative_position_bias": self.relative_position_bias,
             "shifted_windows": self.shifted_windows, "resample_norm": self.resample_norm,
-            "resample_bias": self.resample_bias}
+            "resample_bias": self.resample_bias, "fixed_window": self.fixed_window}

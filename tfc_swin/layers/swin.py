@@ -1,9 +1,12 @@
 """Swin Transformer layers for transform coding (Zhu et al. 2022, sec. 3.1, Fig. 2 and 13).
 
 All layers work on channels-last feature maps ``(batch, height, width, channels)`` of any
-spatial size (sizes may be unknown when a graph is traced). Window sizes shrink to the map
-when the map is smaller than a window, and the shift is then dropped, as in Swin
-(Liu et al. 2021).
+spatial size (sizes may be unknown when a graph is traced). By default window sizes shrink to
+the map when the map is not larger than a window, and the shift is then dropped, as in Swin
+(Liu et al. 2021). With ``fixed_window=True`` a block always uses its full window and shift
+(maps are padded up to the window), as the paper's implementations do: then a model trained
+on small crops runs the same computation on large images (training crops of 128 give 8x8
+maps at 1/16 resolution, which Swin's rule would code unshifted).
 """
 from __future__ import annotations
 
@@ -22,12 +25,15 @@ def _num_heads(dim: int, head_dim: int) -> int:
 
 
 def effective_window(height: tf.Tensor, width: tf.Tensor, window_size: int,
-                     shift: bool) -> tuple[tf.Tensor, tf.Tensor]:
-  """Window size and shift used for a ``height x width`` map (Swin's rule).
+                     shift: bool, fixed: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+  """Window size and shift used for a ``height x width`` map.
 
-  A map whose smaller side is not larger than the window gets one window of that side and
-  no shift.
+  Swin's rule (``fixed=False``): a map whose smaller side is not larger than the window gets
+  one window of that side and no shift. ``fixed=True``: always ``window_size`` and, for
+  shifted blocks, ``window_size // 2``.
   """
+  if fixed:
+    return tf.constant(window_size), tf.constant(window_size // 2 if shift else 0)
   side = tf.minimum(height, width)
   small = side <= window_size
   window = tf.where(small, side, window_size)
@@ -153,14 +159,16 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
   ``shift=True`` makes it the shifted-window variant (shift = window/2, with the attention
   mask). Sides that are not multiples of the window are zero-padded inside the block and
   cropped back. ``layer_norm=False`` drops both LayerNorms (SwinT-SSF flow codec, sec. 3.2).
+  ``fixed_window``: never shrink the window or drop the shift on small maps (module doc).
   """
 
   def __init__(self, window_size: int = 8, shift: bool = False, head_dim: int = 32,
                mlp_ratio: float = 4.0, layer_norm: bool = True,
-               relative_position_bias: bool = True, **kwargs):
+               relative_position_bias: bool = True, fixed_window: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.window_size = int(window_size)
     self.shift = bool(shift)
+    self.fixed_window = bool(fixed_window)
     self.head_dim = int(head_dim)
     self.mlp_ratio = float(mlp_ratio)
     self.layer_norm = bool(layer_norm)
@@ -181,7 +189,7 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
   def call(self, x: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(x)
     b, h, w = shape[0], shape[1], shape[2]
-    window, shift = effective_window(h, w, self.window_size, self.shift)
+    window, shift = effective_window(h, w, self.window_size, self.shift, self.fixed_window)
     hp = (h + window - 1) // window * window
     wp = (w + window - 1) // window * window
     t = tf.pad(self.norm1(x), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
@@ -197,4 +205,5 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     return {**super().get_config(), "window_size": self.window_size, "shift": self.shift,
             "head_dim": self.head_dim, "mlp_ratio": self.mlp_ratio,
             "layer_norm": self.layer_norm,
-            "relative_position_bias": self.relative_position_bias}
+            "relative_position_bias": self.relative_position_bias,
+            "fixed_window": self.fixed_window}

@@ -44,6 +44,8 @@ class TrainConfig:
   learning_rate: float = 1e-4
   final_learning_rate: float = 1e-5
   lr_drop_step: Optional[int] = None  # default: 90% of steps (1.8M of 2M in the paper)
+  lr_schedule: str = "step"  # "step" (paper B.1) or "cosine" (warm-up, cosine decay)
+  warmup_steps: int = 0  # linear warm-up from 0 (both schedules)
   clip_norm: float = 0.0  # global gradient-norm clipping; 0: off (the paper does not clip)
   max_minutes: float = 0.0  # 0: no time budget
   init_from: str = ""
@@ -60,6 +62,35 @@ class TrainConfig:
   @property
   def drop_step(self) -> int:
     return self.lr_drop_step if self.lr_drop_step is not None else int(0.9 * self.steps)
+
+
+class LearningRate(tf.keras.optimizers.schedules.LearningRateSchedule):
+  """The learning rate at a step: optional linear warm-up, then either the paper's step
+  schedule (``learning_rate`` until ``drop_step``, then ``final_learning_rate``; B.1) or a
+  cosine decay from ``learning_rate`` to ``final_learning_rate`` at ``steps``."""
+
+  def __init__(self, config: TrainConfig):
+    if config.lr_schedule not in ("step", "cosine"):
+      raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}: use step or cosine")
+    self.kind, self.warmup = config.lr_schedule, float(config.warmup_steps)
+    self.peak, self.final = float(config.learning_rate), float(config.final_learning_rate)
+    self.drop, self.total = float(config.drop_step), float(config.steps)
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    if self.kind == "step":
+      lr = tf.where(step < self.drop, self.peak, self.final)
+    else:
+      span = max(self.total - self.warmup, 1.0)
+      progress = tf.clip_by_value((step - self.warmup) / span, 0.0, 1.0)
+      lr = self.final + 0.5 * (self.peak - self.final) * (1 + tf.cos(math.pi * progress))
+    if self.warmup:
+      lr *= tf.minimum(1.0, (step + 1) / self.warmup)
+    return lr
+
+  def get_config(self):
+    return {"kind": self.kind, "warmup": self.warmup, "peak": self.peak, "final": self.final,
+            "drop": self.drop, "total": self.total}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -103,6 +134,24 @@ def init_transforms(codec: ImageCodec, source: str) -> str:
   return source if tf.saved_model.contains_saved_model(source) else path
 
 
+class SkippingAdam(tf.keras.optimizers.Adam):
+  """Adam whose update leaves weights and moments untouched while ``skip`` (a boolean tensor
+  set around ``apply_gradients``) is true; the caller also takes back the step count."""
+
+  skip = None
+
+  def update_step(self, gradient, variable):
+    if self.skip is None:
+      return super().update_step(gradient, variable)
+
+    def apply():
+      tf.keras.optimizers.Adam.update_step(self, gradient, variable)
+      return tf.constant(True)
+
+    tf.cond(self.skip, lambda: tf.constant(False), apply)
+    return None
+
+
 class Trainer:
   """Owns the codec, optimizer, checkpoints and summaries of one training run."""
 
@@ -115,9 +164,8 @@ class Trainer:
     tf.keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
       self.codec = build_codec(get_config(config.model))
-      schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
-          [config.drop_step], [config.learning_rate, config.final_learning_rate])
-      self.optimizer = tf.keras.optimizers.Adam(schedule)
+      self.learning_rate = LearningRate(config)
+      self.optimizer = SkippingAdam(self.learning_rate)
       self.optimizer.build(self.codec.trainable_variables)
     self.checkpoint = tf.train.Checkpoint(model=self.codec, optimizer=self.optimizer)
     ckpt_dir = os.path.join(config.run_dir, "checkpoints")
@@ -180,9 +228,15 @@ class Trainer:
       finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads + [loss]])
       if self.config.clip_norm:
         grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
-      # A non-finite step is skipped (zero gradient) instead of poisoning the weights.
-      grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+      # A non-finite step (on any replica) is skipped: weights, Adam moments and the step
+      # counter stay as they were.
+      skip = tf.distribute.get_replica_context().all_reduce(
+          "SUM", 1.0 - tf.cast(finite, tf.float32)) > 0
+      self.optimizer.skip = skip
       self.optimizer.apply_gradients(zip(grads, variables))
+      self.optimizer.skip = None
+      self.optimizer.iterations.assign_sub(tf.cast(skip, tf.int64))
+      finite = tf.logical_not(skip)
       sums = lambda t: tf.reduce_sum(t) / batch  # noqa: E731
       return {"loss": sums(per_image), "bpp": sums(out["bpp"]), "mse": sums(out["mse"]),
               "skipped": 1.0 - tf.cast(finite, tf.float32)}
@@ -217,7 +271,8 @@ class Trainer:
         "cpu_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "lmbda": self.config.lmbda, "learning_rate": self.config.learning_rate,
         "final_learning_rate": self.config.final_learning_rate,
-        "lr_drop_step": self.config.drop_step,
+        "lr_drop_step": self.config.drop_step, "lr_schedule": self.config.lr_schedule,
+        "warmup_steps": self.config.warmup_steps,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
   def train(self, log=print) -> dict[str, float]:
@@ -257,8 +312,7 @@ class Trainer:
         with writer.as_default(step=step):
           for k, v in last.items():
             tf.summary.scalar(k, v)
-          tf.summary.scalar("learning_rate", cfg.learning_rate if step < cfg.drop_step
-                            else cfg.final_learning_rate)
+          tf.summary.scalar("learning_rate", float(self.learning_rate(step)))
       if self.is_chief and step % cfg.image_summary_every == 0:
         self._image_summary(writer, x, step)
       if self._eval_x is not None and step % cfg.eval_every == 0:

@@ -16,25 +16,29 @@ from tfc_swin.layers import SwinStage
 
 
 def _stages(channels, depths, resample, window_size, head_dim, layer_norm,
-            relative_position_bias, shifted_windows, raw_index):
+            relative_position_bias, shifted_windows, raw_index, fixed_window):
   return [SwinStage(c, d, resample, window_size=window_size, head_dim=head_dim,
                     layer_norm=layer_norm, relative_position_bias=relative_position_bias,
                     shifted_windows=shifted_windows, resample_norm=i != raw_index,
-                    resample_bias=i == raw_index, name=f"stage{i}")
+                    resample_bias=i == raw_index, fixed_window=fixed_window,
+                    name=f"stage{i}")
           for i, (c, d) in enumerate(zip(channels, depths))]
 
 
 def swin_analysis(channels: Sequence[int], depths: Sequence[int], window_size: int = 8,
                   head_dim: int = 32, layer_norm: bool = True,
                   relative_position_bias: bool = True, shifted_windows: bool = True,
-                  from_pixels: bool = True, name: str = "g_a") -> tf.keras.Sequential:
+                  from_pixels: bool = True, plain_embedding: bool | None = None,
+                  fixed_window: bool = False, name: str = "g_a") -> tf.keras.Sequential:
   """Encoder: stage i merges to ``channels[i]`` then runs ``depths[i]`` blocks.
 
-  With ``from_pixels`` the input is RGB in [0, 255] and the first merge is a linear patch
-  embedding (g_a); otherwise it is a normal PatchMerge (h_a).
+  With ``from_pixels`` the input is RGB in [0, 255] (g_a). ``plain_embedding`` (default:
+  ``from_pixels``) makes the first merge a linear patch embedding with bias and without
+  LayerNorm; otherwise it is a normal PatchMerge (LayerNorm over the merged features).
   """
+  plain = from_pixels if plain_embedding is None else plain_embedding
   stages = _stages(channels, depths, "merge", window_size, head_dim, layer_norm,
-                   relative_position_bias, shifted_windows, 0 if from_pixels else -1)
+                   relative_position_bias, shifted_windows, 0 if plain else -1, fixed_window)
   head = [tf.keras.layers.Rescaling(1 / 255)] if from_pixels else []
   return tf.keras.Sequential(head + stages, name=name)
 
@@ -42,7 +46,8 @@ def swin_analysis(channels: Sequence[int], depths: Sequence[int], window_size: i
 def swin_synthesis(channels: Sequence[int], depths: Sequence[int], out_channels: int,
                    window_size: int = 8, head_dim: int = 32, layer_norm: bool = True,
                    relative_position_bias: bool = True, shifted_windows: bool = True,
-                   to_pixels: bool = True, name: str = "g_s") -> tf.keras.Sequential:
+                   to_pixels: bool = True, fixed_window: bool = False,
+                   name: str = "g_s") -> tf.keras.Sequential:
   """Decoder: stage i runs ``depths[i]`` blocks then splits to the next size.
 
   ``channels`` lists the stage sizes from the latent side; the last stage splits to
@@ -50,6 +55,6 @@ def swin_synthesis(channels: Sequence[int], depths: Sequence[int], out_channels:
   """
   targets = list(channels[1:]) + [out_channels]
   stages = _stages(targets, depths, "split", window_size, head_dim, layer_norm,
-                   relative_position_bias, shifted_windows, len(targets) - 1)
+                   relative_position_bias, shifted_windows, len(targets) - 1, fixed_window)
   tail = [tf.keras.layers.Rescaling(255)] if to_pixels else []
   return tf.keras.Sequential(stages + tail, name=name)
