@@ -50,16 +50,16 @@ def _encoder_latents(codec, image):
   x = pad_to_multiple(tf.cast(image[None], tf.float32))
   y = codec.g_a(x)
   z = codec.h_a(y)
-  z_hat = codec.em_z.decompress(codec.em_z.compress(z), tf.shape(z)[1:3])
+  _, z_hat = codec.code_hyper_latent(z)
   params = codec.h_s(z_hat)
   mean, index = tf.split(params, 2, axis=-1)
   prior = codec.prior
   if not hasattr(prior, "num_slices"):
-    return z_hat, codec.em_y.quantize(y, loc=mean)
+    return z_hat, prior.coder.quantize(y, loc=mean)
   decoded = []
   for s, y_slice in enumerate(tf.split(y, prior.num_slices, axis=-1)):
     mu, _ = prior._slice_params(s, mean, index, decoded)  # pylint: disable=protected-access
-    decoded.append(codec.em_y.quantize(y_slice, loc=mu))
+    decoded.append(prior.coder.quantize(y_slice, loc=mu))
   return z_hat, tf.concat(decoded, axis=-1)
 
 
@@ -73,10 +73,10 @@ def test_quantized_latents_round_trip_exactly(codec, shape):
   z_hat, y_hat = _encoder_latents(codec, image)
   # Decoder side: from the strings only.
   padded = -(-np.array(shape) // 64) * 64
-  z_dec = codec.em_z.decompress(strings[:1], padded // 64)
+  z_dec = codec.hyper_coder.decompress(strings[:1], padded // 64)
   np.testing.assert_array_equal(z_dec, z_hat)
   y_strings = [strings[i:i + 1] for i in range(1, codec.num_strings)]
-  y_dec, _ = codec.prior.decompress(y_strings, codec.h_s(z_dec), codec.em_y)
+  y_dec, _ = codec.prior.decompress(y_strings, codec.h_s(z_dec))
   np.testing.assert_array_equal(y_dec, y_hat)
   decoded = codec.decompress(strings, size)
   assert decoded["image"].shape == shape + (3,)

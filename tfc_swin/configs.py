@@ -1,4 +1,10 @@
-"""The config registry: every codec size the package knows, by name.
+"""The config registry: every codec the package knows, by name, as a composition of parts.
+
+A :class:`CodecConfig` names its parts: a transform (:class:`ConvTransform` or
+:class:`SwinTransform`: g_a, g_s, h_a, h_s), a latent prior (:class:`Hyperprior` or
+:class:`ChARM`) and an optional wrapper around the whole codec (e.g. AICT's scale adaptation).
+Each part kind is registered under its ``kind`` string and built by the registry of its
+package (:mod:`tfc_swin.transforms`, :mod:`tfc_swin.priors`, :mod:`tfc_swin.codecs`).
 
 Paper sizes come from Zhu et al. 2022 App. A (medium = the models of Tables 1 and 3; small /
 large = the scaling study of App. A.3; ``-a5`` = ablation A5 of App. F). ``-cpu`` configs are
@@ -7,42 +13,49 @@ small enough to train on a 2-core CPU; ``-tiny`` configs exist for tests and dem
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Any, ClassVar, Optional, Union
 
-FAMILIES = ("ConvHyperprior", "ConvChARM", "SwinTHyperprior", "SwinTChARM")
+from tfc_swin.registry import Registry
+
+#: Part config classes by their ``kind`` (what :meth:`CodecConfig.from_dict` reads back).
+PART_KINDS: Registry[type] = Registry("config part kind")
 
 
+def _part(cls: type) -> type:
+  return PART_KINDS.register(cls.kind)(cls)
+
+
+class _Part:
+  """Serialization shared by the part configs: ``{"kind": ..., **fields}``."""
+  kind: ClassVar[str] = ""
+
+  def to_dict(self) -> dict[str, Any]:
+    return {"kind": self.kind, **dataclasses.asdict(self)}
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names - {"kind"}
+    if unknown:
+      raise ValueError(f"unknown {cls.kind} config fields: {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in d.items() if k in names})
+
+
+# -- transforms -------------------------------------------------------------------------------
+@_part
 @dataclasses.dataclass(frozen=True)
-class CodecConfig:
-  """Sizes of one codec.
+class ConvTransform(_Part):
+  """GDN ConvNet transforms (App. A.1, Fig. 10-11).
 
-  analysis: (C1, C2, C3, C4) stage widths of g_a; C4 is the number of latent channels.
-  hyper: conv (C5, C6, C7) / SwinT (C5, C6) widths of h_a; the last is the hyper-latent size.
-  depths: SwinT only, Swin blocks per stage (d1..d4 for g_a, d5, d6 for h_a); g_s and h_s
-    mirror them.
-  windows: SwinT only, window sizes (w_g for g_a/g_s, w_h for h_a/h_s).
-  paper_params_m: trainable parameters reported by the paper, in millions (None if none).
+  analysis: g_a widths (C1, C2, C3, C4) of its four 5x5 stride-2 convolutions; C4 = latent
+    channels. g_s mirrors them.
+  hyper: h_a widths (C5, C6, C7); C7 = hyper-latent channels. h_s mirrors them.
   """
-  name: str
-  family: str
-  analysis: tuple[int, ...]
-  hyper: tuple[int, ...]
-  depths: tuple[int, ...] = ()
-  windows: tuple[int, int] = (8, 4)
-  head_dim: int = 32
-  num_slices: int = 10
-  slice_transform: str = "conv"
-  relative_position_bias: bool = True
-  shifted_windows: bool = True
-  fixed_windows: bool = False
-  hyper_plain_embedding: bool = False
-  num_scales: int = 64
-  paper_params_m: Optional[float] = None
-  description: str = ""
-
-  def __post_init__(self):
-    if self.family not in FAMILIES:
-      raise ValueError(f"unknown family {self.family!r}; known: {FAMILIES}")
+  kind: ClassVar[str] = "conv"
+  label: ClassVar[str] = "Conv"
+  analysis: tuple[int, int, int, int]
+  hyper: tuple[int, int, int]
 
   @property
   def latent_channels(self) -> int:
@@ -52,99 +65,285 @@ class CodecConfig:
   def hyper_channels(self) -> int:
     return self.hyper[-1]
 
-  @property
-  def uses_charm(self) -> bool:
-    return self.family.endswith("ChARM")
+
+@dataclasses.dataclass(frozen=True)
+class SwinStage:
+  """One encoder stage: patch merge (x1/2) to ``channels``, then ``depth`` Swin blocks."""
+  channels: int
+  depth: int
+
+
+def swin_stages(channels: tuple[int, ...], depths: tuple[int, ...]) -> tuple[SwinStage, ...]:
+  if len(channels) != len(depths):
+    raise ValueError(f"{len(channels)} stage widths but {len(depths)} depths")
+  return tuple(SwinStage(int(c), int(d)) for c, d in zip(channels, depths))
+
+
+@_part
+@dataclasses.dataclass(frozen=True)
+class SwinTransform(_Part):
+  """Swin-Transformer transforms (sec. 3.1, Fig. 2 and 13, App. A.2).
+
+  analysis: g_a stages (the last stage's channels are the latent channels); g_s mirrors them
+    (same widths and depths in reverse order, patch splits instead of merges).
+  hyper: h_a stages (the last is the hyper-latent); h_s mirrors them.
+  window / hyper_window: window sizes of g_a, g_s / h_a, h_s. head_dim: features per head.
+  fixed_windows: never shrink the window or drop the shift on small maps (see
+    :mod:`tfc_swin.layers.swin`); hyper_plain_embedding: h_a's first merge is a linear patch
+    embedding with bias (as in the paper's implementations) instead of LayerNorm + linear.
+  layer_norm: LayerNorm in the blocks and merges (off in SwinT-SSF's flow codec, sec. 3.2).
+  """
+  kind: ClassVar[str] = "swin"
+  label: ClassVar[str] = "SwinT"
+  analysis: tuple[SwinStage, ...]
+  hyper: tuple[SwinStage, ...]
+  window: int = 8
+  hyper_window: int = 4
+  head_dim: int = 32
+  relative_position_bias: bool = True
+  shifted_windows: bool = True
+  fixed_windows: bool = False
+  hyper_plain_embedding: bool = False
+  layer_norm: bool = True
 
   @property
-  def is_swin(self) -> bool:
-    return self.family.startswith("SwinT")
+  def latent_channels(self) -> int:
+    return self.analysis[-1].channels
 
-  def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
+  @property
+  def hyper_channels(self) -> int:
+    return self.hyper[-1].channels
 
   @classmethod
-  def from_dict(cls, d: dict) -> "CodecConfig":
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v
-                  for k, v in d.items() if k in fields})
+  def from_dict(cls, d: dict[str, Any]) -> "SwinTransform":
+    stages = lambda items: tuple(  # noqa: E731
+        s if isinstance(s, SwinStage) else SwinStage(**s) for s in items)
+    return super().from_dict({**d, "analysis": stages(d["analysis"]),
+                              "hyper": stages(d["hyper"])})
 
 
-_CONFIGS: dict[str, CodecConfig] = {}
+# -- latent priors ----------------------------------------------------------------------------
+@_part
+@dataclasses.dataclass(frozen=True)
+class Hyperprior(_Part):
+  """Mean-scale hyperprior (Minnen et al. 2018): y ~ N(mu, sigma) with (mu, sigma) = h_s(z)."""
+  kind: ClassVar[str] = "hyperprior"
+  label: ClassVar[str] = "Hyperprior"
+  num_scales: int = 64
+
+
+@_part
+@dataclasses.dataclass(frozen=True)
+class ChARM(_Part):
+  """Channel-wise autoregressive prior (Minnen & Singh 2020; Zhu et al. Fig. 12).
+
+  slice_transform: the network kind predicting each slice's mean and scale (``conv``, or
+  ``swin`` for ICT's Transformer slice transform, Ghorbel et al. 2023 sec. 3.5); max_support:
+  at most this many previous slices are read (None: all).
+  """
+  kind: ClassVar[str] = "charm"
+  num_slices: int = 10
+  slice_transform: str = "conv"
+  max_support: Optional[int] = None
+  num_scales: int = 64
+
+  @property
+  def label(self) -> str:
+    return "ChARM" if self.slice_transform == "conv" else f"ChARM[{self.slice_transform}]"
+
+
+# -- wrappers ---------------------------------------------------------------------------------
+@_part
+@dataclasses.dataclass(frozen=True)
+class ScaleAdaptation(_Part):
+  """AICT's scale adaptation (Ghorbel et al. 2023 sec. 3.3, Fig. 2-3) around an image codec.
+
+  A resize-parameter network predicts s in [min_scale, 1] per image; a ConvNeXt
+  pre-processor and a bicubic down-scaler make a canvas of about (sH, sW) that the inner codec
+  codes; a bicubic up-scaler and a ConvNeXt post-processor restore (H, W). s is quantized to
+  ``scale_levels`` steps from min_scale to 1 and sent in the file; s >= skip_above skips the
+  module (the image is coded at full size, as the paper does for s near 1).
+  """
+  kind: ClassVar[str] = "scale_adaptation"
+  label: ClassVar[str] = "SA"
+  min_scale: float = 0.25
+  scale_levels: int = 64
+  skip_above: float = 0.95
+  processor_width: int = 32
+  resize_widths: tuple[int, int, int] = (8, 16, 32)
+
+
+TransformConfig = Union[ConvTransform, SwinTransform]
+PriorConfig = Union[Hyperprior, ChARM]
+
+
+# -- codecs -----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CodecConfig:
+  """One codec: its parts, the paper's parameter count (millions, None if none) and a text."""
+  name: str
+  transform: TransformConfig
+  prior: PriorConfig
+  wrapper: Optional[Any] = None
+  paper_params_m: Optional[float] = None
+  description: str = ""
+
+  @property
+  def family(self) -> str:
+    """Display name of the composition, e.g. ``SwinT-ChARM``."""
+    parts = [self.transform.label, self.prior.label]
+    return "-".join(parts) + (f"+{self.wrapper.label}" if self.wrapper else "")
+
+  @property
+  def latent_channels(self) -> int:
+    return self.transform.latent_channels
+
+  @property
+  def hyper_channels(self) -> int:
+    return self.transform.hyper_channels
+
+  def to_dict(self) -> dict[str, Any]:
+    return {"name": self.name, "transform": self.transform.to_dict(),
+            "prior": self.prior.to_dict(),
+            "wrapper": self.wrapper.to_dict() if self.wrapper else None,
+            "paper_params_m": self.paper_params_m, "description": self.description}
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> "CodecConfig":
+    """Reads :meth:`to_dict` output, or the flat dict that zoo versions 0-3 stored."""
+    if "family" in d:
+      return _from_flat_dict(d)
+    part = lambda p: PART_KINDS.get(p["kind"]).from_dict(p) if p else None  # noqa: E731
+    return cls(d["name"], part(d["transform"]), part(d["prior"]), part(d.get("wrapper")),
+               d.get("paper_params_m"), d.get("description", ""))
+
+
+_FLAT_FAMILIES = {"ConvHyperprior": ("conv", "hyperprior"), "ConvChARM": ("conv", "charm"),
+                  "SwinTHyperprior": ("swin", "hyperprior"), "SwinTChARM": ("swin", "charm")}
+
+
+def _from_flat_dict(d: dict[str, Any]) -> CodecConfig:
+  """The flat config of zoo versions 0-3 (one dataclass for every family) -> parts."""
+  if d["family"] not in _FLAT_FAMILIES:
+    raise ValueError(f"unknown codec family {d['family']!r}")
+  transform_kind, prior_kind = _FLAT_FAMILIES[d["family"]]
+  if transform_kind == "conv":
+    transform = ConvTransform(tuple(d["analysis"]), tuple(d["hyper"]))
+  else:
+    depths, (window, hyper_window) = d["depths"], d.get("windows", (8, 4))
+    transform = SwinTransform(
+        swin_stages(tuple(d["analysis"]), tuple(depths[:4])),
+        swin_stages(tuple(d["hyper"]), tuple(depths[4:6])), window, hyper_window,
+        d.get("head_dim", 32), d.get("relative_position_bias", True),
+        d.get("shifted_windows", True), d.get("fixed_windows", False),
+        d.get("hyper_plain_embedding", False))
+  scales = d.get("num_scales", 64)
+  prior = (Hyperprior(scales) if prior_kind == "hyperprior" else
+           ChARM(d.get("num_slices", 10), d.get("slice_transform", "conv"),
+                 num_scales=scales))
+  return CodecConfig(d["name"], transform, prior, None, d.get("paper_params_m"),
+                     d.get("description", ""))
+
+
+_CONFIGS: Registry[CodecConfig] = Registry("config")
 
 
 def register(config: CodecConfig) -> CodecConfig:
-  if config.name in _CONFIGS:
-    raise ValueError(f"config {config.name!r} already registered")
-  _CONFIGS[config.name] = config
-  return config
+  return _CONFIGS.register(config.name)(config)
 
 
 def get_config(name: str) -> CodecConfig:
-  try:
-    return _CONFIGS[name]
-  except KeyError:
-    raise KeyError(f"unknown config {name!r}; known: {', '.join(sorted(_CONFIGS))}") from None
+  return _CONFIGS.get(name)
 
 
 def config_names() -> list[str]:
-  return sorted(_CONFIGS)
+  return _CONFIGS.names()
 
 
-_SWIN_DEPTHS = (2, 2, 6, 2, 5, 1)
-_CONV_MEDIUM = dict(analysis=(320, 320, 320, 320), hyper=(192, 192, 192))
-_SWIN_MEDIUM = dict(analysis=(128, 192, 256, 320), hyper=(192, 192), depths=_SWIN_DEPTHS)
+def _codec(name: str, transform: TransformConfig, prior: PriorConfig, description: str,
+           paper_params_m: float | None = None, wrapper: Any = None) -> CodecConfig:
+  return register(CodecConfig(name, transform, prior, wrapper, paper_params_m, description))
+
+
+def _conv(analysis: tuple[int, ...], hyper: tuple[int, ...]) -> ConvTransform:
+  return ConvTransform(tuple(analysis), tuple(hyper))
+
+
+def _swin(analysis: tuple[int, ...], depths: tuple[int, ...], hyper: tuple[int, ...],
+          hyper_depths: tuple[int, ...], **kwargs) -> SwinTransform:
+  return SwinTransform(swin_stages(analysis, depths), swin_stages(hyper, hyper_depths),
+                       **kwargs)
+
 
 # Paper medium models (App. A.1, A.2; parameter counts from Table 3).
-register(CodecConfig("conv-hyperprior", "ConvHyperprior", **_CONV_MEDIUM, paper_params_m=21.4,
-                     description="Conv-Hyperprior, paper medium size"))
-register(CodecConfig("conv-charm", "ConvChARM", **_CONV_MEDIUM, paper_params_m=29.3,
-                     description="Conv-ChARM, paper medium size, 10 slices"))
-register(CodecConfig("swint-hyperprior", "SwinTHyperprior", **_SWIN_MEDIUM,
-                     paper_params_m=24.7, description="SwinT-Hyperprior, paper medium size"))
-register(CodecConfig("swint-charm", "SwinTChARM", **_SWIN_MEDIUM, paper_params_m=32.6,
-                     description="SwinT-ChARM, paper medium size, 10 slices"))
-register(CodecConfig("swint-hyperprior-a5", "SwinTHyperprior", analysis=(128, 192, 256, 320),
-                     hyper=(192, 192), depths=(2, 2, 5, 1, 5, 1), paper_params_m=20.6,
-                     description="SwinT-Hyperprior ablation A5 (depths 2,2,5,1)"))
+_CONV_MEDIUM = _conv((320,) * 4, (192,) * 3)
+_SWIN_MEDIUM = _swin((128, 192, 256, 320), (2, 2, 6, 2), (192, 192), (5, 1))
+_codec("conv-hyperprior", _CONV_MEDIUM, Hyperprior(), "Conv-Hyperprior, paper medium size", 21.4)
+_codec("conv-charm", _CONV_MEDIUM, ChARM(), "Conv-ChARM, paper medium size, 10 slices", 29.3)
+_codec("swint-hyperprior", _SWIN_MEDIUM, Hyperprior(), "SwinT-Hyperprior, paper medium size",
+       24.7)
+_codec("swint-charm", _SWIN_MEDIUM, ChARM(), "SwinT-ChARM, paper medium size, 10 slices", 32.6)
+# Ghorbel et al. 2023 (AICT paper) baseline: SwinT-ChARM reading at most 5 previous slices
+# (Fig. 4; Table 4: 31.33M).
+_codec("swint-charm-s5", _SWIN_MEDIUM, ChARM(max_support=5),
+       "SwinT-ChARM, paper medium size, at most 5 previous slices (AICT paper baseline)", 31.33)
+# ICT and AICT (Ghorbel et al. 2023 sec. 3.3-3.5, Table 4: 37.13M and 37.23M): SwinT-ChARM
+# transforms, Transformer slice transforms over at most 5 previous slices; AICT adds the scale
+# adaptation module.
+_ICT_PRIOR = ChARM(slice_transform="swin", max_support=5)
+_codec("ict", _SWIN_MEDIUM, _ICT_PRIOR,
+       "ICT: SwinT-ChARM with Transformer slice transforms, paper medium size", 37.13)
+_codec("aict", _SWIN_MEDIUM, _ICT_PRIOR,
+       "AICT: ICT with scale adaptation (resize network, ConvNeXt pre/post-processing)", 37.23,
+       wrapper=ScaleAdaptation())
+_codec("swint-hyperprior-a5", _swin((128, 192, 256, 320), (2, 2, 5, 1), (192, 192), (5, 1)),
+       Hyperprior(), "SwinT-Hyperprior ablation A5 (depths 2,2,5,1)", 20.6)
 
 # Scaling study (App. A.3).
-register(CodecConfig("swint-hyperprior-small", "SwinTHyperprior", analysis=(96, 128, 160, 192),
-                     hyper=(96, 128), depths=_SWIN_DEPTHS,
-                     description="SwinT-Hyperprior, App. A.3 small"))
-register(CodecConfig("swint-hyperprior-large", "SwinTHyperprior", analysis=(160, 256, 352, 448),
-                     hyper=(192, 256), depths=_SWIN_DEPTHS,
-                     description="SwinT-Hyperprior, App. A.3 large"))
-register(CodecConfig("conv-hyperprior-small", "ConvHyperprior", analysis=(192,) * 4,
-                     hyper=(128,) * 3, description="Conv-Hyperprior, App. A.3 small"))
-register(CodecConfig("conv-hyperprior-large", "ConvHyperprior", analysis=(448,) * 4,
-                     hyper=(256,) * 3, description="Conv-Hyperprior, App. A.3 large"))
+_codec("swint-hyperprior-small", _swin((96, 128, 160, 192), (2, 2, 6, 2), (96, 128), (5, 1)),
+       Hyperprior(), "SwinT-Hyperprior, App. A.3 small")
+_codec("swint-hyperprior-large", _swin((160, 256, 352, 448), (2, 2, 6, 2), (192, 256), (5, 1)),
+       Hyperprior(), "SwinT-Hyperprior, App. A.3 large")
+_codec("conv-hyperprior-small", _conv((192,) * 4, (128,) * 3), Hyperprior(),
+       "Conv-Hyperprior, App. A.3 small")
+_codec("conv-hyperprior-large", _conv((448,) * 4, (256,) * 3), Hyperprior(),
+       "Conv-Hyperprior, App. A.3 large")
 
 # Trainable on a 2-core CPU (about 1-2 s per step at batch 8 of 128x128 crops).
-_CONV_CPU = dict(analysis=(128, 128, 128, 192), hyper=(128, 128, 128))
-_SWIN_CPU = dict(analysis=(48, 64, 96, 160), hyper=(96, 96), depths=(1, 1, 2, 1, 2, 1))
-register(CodecConfig("conv-hyperprior-cpu", "ConvHyperprior", **_CONV_CPU,
-                     description="Conv-Hyperprior sized for CPU training (N=128, M=192)"))
-register(CodecConfig("conv-charm-cpu", "ConvChARM", **_CONV_CPU, num_slices=6,
-                     description="Conv-ChARM sized for CPU training, 6 slices"))
-register(CodecConfig("swint-hyperprior-cpu", "SwinTHyperprior", **_SWIN_CPU,
-                     description="SwinT-Hyperprior sized for CPU training"))
-register(CodecConfig("swint-charm-cpu", "SwinTChARM", **_SWIN_CPU, num_slices=5,
-                     description="SwinT-ChARM sized for CPU training, 5 slices"))
-_SWIN_CPU_WIDE = dict(analysis=(64, 96, 128, 192), hyper=(128, 128), depths=(1, 1, 2, 1, 2, 1),
-                      fixed_windows=True, hyper_plain_embedding=True)
-register(CodecConfig("swint-hyperprior-cpu-wide", "SwinTHyperprior", **_SWIN_CPU_WIDE,
-                     description="SwinT-Hyperprior sized for CPU training, 192 latents, fixed windows"))
+_CONV_CPU = _conv((128, 128, 128, 192), (128, 128, 128))
+_SWIN_CPU = _swin((48, 64, 96, 160), (1, 1, 2, 1), (96, 96), (2, 1))
+_codec("conv-hyperprior-cpu", _CONV_CPU, Hyperprior(),
+       "Conv-Hyperprior sized for CPU training (N=128, M=192)")
+_codec("conv-charm-cpu", _CONV_CPU, ChARM(num_slices=6),
+       "Conv-ChARM sized for CPU training, 6 slices")
+_codec("swint-hyperprior-cpu", _SWIN_CPU, Hyperprior(), "SwinT-Hyperprior sized for CPU training")
+_codec("swint-charm-cpu", _SWIN_CPU, ChARM(num_slices=5),
+       "SwinT-ChARM sized for CPU training, 5 slices")
+# 192 latents (the 160 of -cpu saturate above about 1.2 bpp on Kodak), fixed windows so that
+# 128-pixel training crops run the same shifted blocks as large images, plain h_a embedding.
+_SWIN_CPU_WIDE = _swin((64, 96, 128, 192), (1, 1, 2, 1), (128, 128), (2, 1),
+                       fixed_windows=True, hyper_plain_embedding=True)
+_codec("swint-hyperprior-cpu-wide", _SWIN_CPU_WIDE, Hyperprior(),
+       "SwinT-Hyperprior sized for CPU training, 192 latents, fixed windows")
+# The AICT paper's three codecs at CPU size on those transforms: 6 slices of 32 channels, at
+# most 5 previous slices (slice inputs of 32..192 channels, as at paper size).
+_codec("swint-charm-s5-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, max_support=5),
+       "SwinT-ChARM sized for CPU training, 6 slices, at most 5 previous")
+_codec("ict-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, slice_transform="swin", max_support=5),
+       "ICT sized for CPU training, 6 slices, at most 5 previous")
+_codec("aict-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, slice_transform="swin", max_support=5),
+       "AICT sized for CPU training, 6 slices, at most 5 previous",
+       wrapper=ScaleAdaptation())
 
 # Tiny: for tests and the untrained demo.
-_CONV_TINY = dict(analysis=(8, 8, 8, 12), hyper=(8, 8, 8))
-_SWIN_TINY = dict(analysis=(8, 8, 16, 16), hyper=(8, 8), depths=(1, 1, 1, 2, 1, 1),
-                  windows=(4, 2), head_dim=8)
-register(CodecConfig("conv-hyperprior-tiny", "ConvHyperprior", **_CONV_TINY,
-                     description="tiny Conv-Hyperprior for tests"))
-register(CodecConfig("conv-charm-tiny", "ConvChARM", **_CONV_TINY, num_slices=3,
-                     description="tiny Conv-ChARM for tests"))
-register(CodecConfig("swint-hyperprior-tiny", "SwinTHyperprior", **_SWIN_TINY,
-                     description="tiny SwinT-Hyperprior for tests"))
-register(CodecConfig("swint-charm-tiny", "SwinTChARM", **_SWIN_TINY, num_slices=2,
-                     description="tiny SwinT-ChARM for tests"))
+_CONV_TINY = _conv((8, 8, 8, 12), (8, 8, 8))
+_SWIN_TINY = _swin((8, 8, 16, 16), (1, 1, 1, 2), (8, 8), (1, 1), window=4, hyper_window=2,
+                   head_dim=8)
+_codec("conv-hyperprior-tiny", _CONV_TINY, Hyperprior(), "tiny Conv-Hyperprior for tests")
+_codec("conv-charm-tiny", _CONV_TINY, ChARM(num_slices=3), "tiny Conv-ChARM for tests")
+_codec("swint-hyperprior-tiny", _SWIN_TINY, Hyperprior(), "tiny SwinT-Hyperprior for tests")
+_codec("swint-charm-tiny", _SWIN_TINY, ChARM(num_slices=2), "tiny SwinT-ChARM for tests")
+_codec("ict-tiny", _SWIN_TINY, ChARM(num_slices=2, slice_transform="swin", max_support=1),
+       "tiny ICT for tests")
+_codec("aict-tiny", _SWIN_TINY, ChARM(num_slices=2, slice_transform="swin", max_support=1),
+       "tiny AICT for tests", wrapper=ScaleAdaptation(processor_width=8, resize_widths=(4, 4, 4)))

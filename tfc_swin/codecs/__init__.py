@@ -1,7 +1,9 @@
-"""Image codecs (tf.Module): ConvHyperprior, ConvChARM, SwinTHyperprior, SwinTChARM."""
-from tfc_swin.codecs.base import PAD_MULTIPLE, ImageCodec, index_checksum, pad_to_multiple
-from tfc_swin.codecs.models import (CODEC_CLASSES, ConvChARM, ConvHyperprior, SwinTChARM,
-                                    SwinTHyperprior, build_codec)
+"""Image codecs (tf.Module) assembled from the parts a config names (see tfc_swin.configs)."""
+from tfc_swin.codecs.build import build_codec, restore_codec
+from tfc_swin.codecs.image import (MODEL_INFO_FILE, PAD_MULTIPLE, ImageCodec, index_checksum,
+                                   pad_to_multiple, round_up)
+from tfc_swin.codecs.wrappers import WRAPPERS
+from tfc_swin.priors import NotPreparedError
 
-__all__ = ["CODEC_CLASSES", "ConvChARM", "ConvHyperprior", "ImageCodec", "PAD_MULTIPLE",
-           "SwinTChARM", "SwinTHyperprior", "build_codec", "index_checksum", "pad_to_multiple"]
+__all__ = ["MODEL_INFO_FILE", "NotPreparedError", "PAD_MULTIPLE", "WRAPPERS", "ImageCodec",
+           "build_codec", "index_checksum", "pad_to_multiple", "restore_codec", "round_up"]

@@ -6,6 +6,9 @@ Scales are predicted as continuous indexes into a log-spaced scale table, as in 
 
 Training uses the paper's mixed quantization (App. B.1): the rate is measured on y plus
 uniform noise, the decoder sees ``round(y - mu) + mu`` with a straight-through gradient.
+
+Each prior owns its range-coding tables: :meth:`GaussianConditional.prepare_for_compression`
+builds them from the current weights; ``compress`` / ``decompress`` need them.
 """
 from __future__ import annotations
 
@@ -14,7 +17,13 @@ from typing import Callable, Sequence
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfc_swin.configs import ChARM, Hyperprior
+from tfc_swin.priors.base import PRIORS
 from tfc_swin.priors.slice_transforms import build_slice_transform
+
+
+class NotPreparedError(RuntimeError):
+  """Range coding was asked of a model whose coding tables were never built."""
 
 
 class GaussianConditional(tf.Module):
@@ -27,6 +36,17 @@ class GaussianConditional(tf.Module):
     self.num_scales = int(num_scales)
     self.scale_min = float(scale_min)
     self.scale_max = float(scale_max)
+    self.coder = None
+
+  def prepare_for_compression(self) -> None:
+    """(Re)builds the range-coding tables of ``coder`` from the current weights."""
+    self.coder = self.entropy_model(compression=True)
+
+  def _coder(self) -> tfc.LocationScaleIndexedEntropyModel:
+    if self.coder is None:
+      raise NotPreparedError(f"{self.name}: call prepare_for_compression() before range "
+                             "coding (it builds the coding tables from the weights)")
+    return self.coder
 
   def scale_fn(self, index: tf.Tensor) -> tf.Tensor:
     offset = tf.math.log(self.scale_min)
@@ -54,13 +74,18 @@ class MeanScaleHyperprior(GaussianConditional):
     _, bits = em(y, index, loc=mean, training=training)
     return em.quantize(y, loc=mean), bits
 
-  def compress(self, y, params, em) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+  def compress(self, y: tf.Tensor, params: tf.Tensor
+               ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+    """(strings, integer scale indexes) of y given ``params = h_s(z_hat)``."""
     mean, index = tf.split(params, 2, axis=-1)
-    return [em.compress(y, index, loc=mean)], [self.quantized_indexes(index)]
+    return [self._coder().compress(y, index, loc=mean)], [self.quantized_indexes(index)]
 
-  def decompress(self, strings, params, em) -> tuple[tf.Tensor, list[tf.Tensor]]:
+  def decompress(self, strings: Sequence[tf.Tensor], params: tf.Tensor
+                 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """(y_hat, integer scale indexes) from the strings of :meth:`compress`."""
     mean, index = tf.split(params, 2, axis=-1)
-    return em.decompress(strings[0], index, loc=mean), [self.quantized_indexes(index)]
+    return (self._coder().decompress(strings[0], index, loc=mean),
+            [self.quantized_indexes(index)])
 
   @property
   def num_strings(self) -> int:
@@ -74,20 +99,24 @@ class ChannelARPrior(GaussianConditional):
   mean of that slice plus all previously decoded slices; a separate scale network reads the
   hyper scale slice plus the same previous slices. ``slice_transform`` names the network kind
   (see :mod:`tfc_swin.priors.slice_transforms`); there is no latent residual prediction.
+  ``max_support`` caps the previous slices read to the latest ones (5 in Ghorbel et al. 2023,
+  Fig. 4); None reads all of them (Zhu et al.).
   """
 
   def __init__(self, latent_channels: int, num_slices: int = 10,
                slice_transform: str = "conv", slice_transform_args: dict | None = None,
-               **kwargs):
+               max_support: int | None = None, **kwargs):
     super().__init__(latent_channels, **kwargs)
     if latent_channels % num_slices:
       raise ValueError(f"{num_slices} slices do not divide {latent_channels} latent channels")
     self.num_slices = int(num_slices)
     self.slice_depth = latent_channels // num_slices
+    self.max_support = num_slices if max_support is None else int(max_support)
     args = dict(slice_transform_args or {})
     make: Callable[[str, int], tf.keras.layers.Layer] = (
-        lambda kind, s: build_slice_transform(slice_transform, (s + 1) * self.slice_depth,
-                                              self.slice_depth, name=f"{kind}{s}", **args))
+        lambda kind, s: build_slice_transform(
+            slice_transform, (self._support(s) + 1) * self.slice_depth, self.slice_depth,
+            uncapped_in_channels=(s + 1) * self.slice_depth, name=f"{kind}{s}", **args))
     self.mean_transforms = [make("mean", s) for s in range(num_slices)]
     self.scale_transforms = [make("scale", s) for s in range(num_slices)]
 
@@ -95,9 +124,14 @@ class ChannelARPrior(GaussianConditional):
   def num_strings(self) -> int:
     return self.num_slices
 
+  def _support(self, s: int) -> int:
+    """Number of previously decoded slices that slice ``s`` reads."""
+    return min(s, self.max_support)
+
   def _slice_params(self, s: int, mean: tf.Tensor, index: tf.Tensor,
                     decoded: Sequence[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
     part = slice(s * self.slice_depth, (s + 1) * self.slice_depth)
+    decoded = decoded[len(decoded) - self._support(s):]
     mu = self.mean_transforms[s](tf.concat([mean[..., part], *decoded], axis=-1))
     sigma = self.scale_transforms[s](tf.concat([index[..., part], *decoded], axis=-1))
     return mu, sigma
@@ -113,7 +147,10 @@ class ChannelARPrior(GaussianConditional):
       decoded.append(em.quantize(y_slice, loc=mu))
     return tf.concat(decoded, axis=-1), tf.add_n(bits)
 
-  def compress(self, y, params, em):
+  def compress(self, y: tf.Tensor, params: tf.Tensor
+               ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+    """(one string per slice, integer scale indexes) of y given ``params = h_s(z_hat)``."""
+    em = self._coder()
     mean, index = tf.split(params, 2, axis=-1)
     decoded, strings, indexes = [], [], []
     for s, y_slice in enumerate(tf.split(y, self.num_slices, axis=-1)):
@@ -123,7 +160,10 @@ class ChannelARPrior(GaussianConditional):
       decoded.append(em.quantize(y_slice, loc=mu))
     return strings, indexes
 
-  def decompress(self, strings, params, em):
+  def decompress(self, strings: Sequence[tf.Tensor], params: tf.Tensor
+                 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """(y_hat, integer scale indexes) from the strings of :meth:`compress`."""
+    em = self._coder()
     mean, index = tf.split(params, 2, axis=-1)
     decoded, indexes = [], []
     for s in range(self.num_slices):
@@ -131,3 +171,16 @@ class ChannelARPrior(GaussianConditional):
       decoded.append(em.decompress(strings[s], sigma, loc=mu))
       indexes.append(self.quantized_indexes(sigma))
     return tf.concat(decoded, axis=-1), indexes
+
+
+@PRIORS.register(Hyperprior.kind)
+def mean_scale_hyperprior(config: Hyperprior, latent_channels: int) -> MeanScaleHyperprior:
+  return MeanScaleHyperprior(latent_channels, num_scales=config.num_scales, name="prior")
+
+
+@PRIORS.register(ChARM.kind)
+def channel_ar_prior(config: ChARM, latent_channels: int) -> ChannelARPrior:
+  return ChannelARPrior(latent_channels, num_slices=config.num_slices,
+                        slice_transform=config.slice_transform,
+                        max_support=config.max_support, num_scales=config.num_scales,
+                        name="prior")

@@ -25,6 +25,9 @@ def register_slice_transform(name: str):
 
 def build_slice_transform(kind: str, in_channels: int, out_channels: int, **kwargs
                           ) -> tf.keras.layers.Layer:
+  """A slice network from ``in_channels`` (hyper slice + previous slices read) to
+  ``out_channels``. Every kind also accepts ``uncapped_in_channels``: the input it would read
+  without a support cap (ChARM's ``max_support``)."""
   if kind not in _REGISTRY:
     raise ValueError(f"unknown slice transform {kind!r}; known: {sorted(_REGISTRY)}")
   return _REGISTRY[kind](in_channels=in_channels, out_channels=out_channels, **kwargs)
@@ -43,14 +46,21 @@ def charm_widths(in_channels: int, out_channels: int) -> tuple[int, int]:
 @register_slice_transform("conv")
 @tf.keras.utils.register_keras_serializable("tfc_swin")
 class ConvSliceTransform(tf.keras.layers.Layer):
-  """Three 3x3 convolutions (ReLU between) from the slice support to the slice's parameters."""
+  """Three 3x3 convolutions (ReLU between) from the slice support to the slice's parameters.
 
-  def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, **kwargs):
+  Hidden widths follow :func:`charm_widths` of ``uncapped_in_channels`` (default
+  ``in_channels``): a support cap only removes input channels. With 5 previous slices this
+  gives the 31.33M parameters of the AICT paper's SwinT-ChARM (Ghorbel et al. Table 4).
+  """
+
+  def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+               uncapped_in_channels: int | None = None, **kwargs):
     super().__init__(**kwargs)
     self.in_channels = int(in_channels)
     self.out_channels = int(out_channels)
     self.kernel_size = int(kernel_size)
-    w0, w1 = charm_widths(self.in_channels, self.out_channels)
+    self.uncapped_in_channels = int(uncapped_in_channels or in_channels)
+    w0, w1 = charm_widths(self.uncapped_in_channels, self.out_channels)
     k = (self.kernel_size, self.kernel_size)
     conv = lambda c, name, act=None: tfc.SignalConv2D(  # noqa: E731
         c, k, corr=False, padding="same_zeros", use_bias=True, kernel_parameter="variable",
@@ -65,4 +75,5 @@ class ConvSliceTransform(tf.keras.layers.Layer):
 
   def get_config(self) -> dict[str, Any]:
     return {**super().get_config(), "in_channels": self.in_channels,
-            "out_channels": self.out_channels, "kernel_size": self.kernel_size}
+            "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+            "uncapped_in_channels": self.uncapped_in_channels}

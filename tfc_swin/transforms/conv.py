@@ -12,6 +12,9 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfc_swin.configs import ConvTransform
+from tfc_swin.transforms.base import TRANSFORMS, Transforms
+
 _conv = functools.partial(tfc.SignalConv2D, padding="same_zeros", use_bias=True,
                           kernel_parameter="variable")
 
@@ -52,3 +55,11 @@ def conv_hyper_synthesis(channels: Sequence[int], out_channels: int,
       _conv(c5, (5, 5), corr=False, strides_up=2, name="conv1", activation=tf.nn.relu),
       _conv(out_channels, (3, 3), corr=False, name="conv2"),
   ], name=name)
+
+
+@TRANSFORMS.register(ConvTransform.kind)
+def conv_transforms(config: ConvTransform, params_channels: int) -> Transforms:
+  """The conv g_a, g_s (mirrored widths), h_a and h_s (to ``params_channels``)."""
+  a, h = config.analysis, config.hyper
+  return Transforms(conv_analysis(a), conv_synthesis(a[::-1][1:]), conv_hyper_analysis(h),
+                    conv_hyper_synthesis(h[1::-1], params_channels))

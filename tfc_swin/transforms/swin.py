@@ -12,7 +12,9 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tfc_swin.configs import SwinTransform
 from tfc_swin.layers import SwinStage
+from tfc_swin.transforms.base import TRANSFORMS, Transforms
 
 
 def _stages(channels, depths, resample, window_size, head_dim, layer_norm,
@@ -58,3 +60,20 @@ def swin_synthesis(channels: Sequence[int], depths: Sequence[int], out_channels:
                    relative_position_bias, shifted_windows, len(targets) - 1, fixed_window)
   tail = [tf.keras.layers.Rescaling(255)] if to_pixels else []
   return tf.keras.Sequential(stages + tail, name=name)
+
+
+@TRANSFORMS.register(SwinTransform.kind)
+def swin_transforms(config: SwinTransform, params_channels: int) -> Transforms:
+  """SwinT g_a / h_a from the config's stages; g_s / h_s mirror them (Fig. 2 and 13)."""
+  common = dict(head_dim=config.head_dim, layer_norm=config.layer_norm,
+                relative_position_bias=config.relative_position_bias,
+                shifted_windows=config.shifted_windows, fixed_window=config.fixed_windows)
+  a, d = [s.channels for s in config.analysis], [s.depth for s in config.analysis]
+  h, hd = [s.channels for s in config.hyper], [s.depth for s in config.hyper]
+  return Transforms(
+      swin_analysis(a, d, config.window, **common),
+      swin_synthesis(a[::-1], d[::-1], 3, config.window, **common),
+      swin_analysis(h, hd, config.hyper_window, from_pixels=False,
+                    plain_embedding=config.hyper_plain_embedding, name="h_a", **common),
+      swin_synthesis(h[::-1], hd[::-1], params_channels, config.hyper_window, to_pixels=False,
+                     name="h_s", **common))

@@ -1,41 +1,48 @@
-"""The hyperprior codec skeleton shared by every image codec (Zhu et al. 2022, sec. 2-3).
+"""The image codec: transforms + factorized hyper-prior + latent prior (Zhu et al. 2022, sec. 2-3).
 
 x -> g_a -> y -> h_a -> z;  z is coded with a learned factorized prior
 (``tfc.ContinuousBatchedEntropyModel``); ``h_s(z_hat)`` parameterizes the latent prior
-(mean-scale hyperprior or ChARM) that codes y with a Gaussian
-(``tfc.LocationScaleIndexedEntropyModel``); ``x_hat = g_s(y_hat)``.
+(mean-scale hyperprior or ChARM) that codes y with a Gaussian; ``x_hat = g_s(y_hat)``.
 
-Subclasses only choose their transforms (:meth:`build_transforms`) and latent prior
-(:meth:`build_prior`). Before :meth:`compress` / :meth:`decompress` (and before export) call
-:meth:`prepare_for_compression`, which rebuilds the entropy models with range-coding tables
-from the current weights.
+One class serves every composition: the config names the parts (:mod:`tfc_swin.configs`) and
+their registries build them. Range coding needs :meth:`ImageCodec.prepare_for_compression`,
+which (re)builds the coding tables of the hyper coder and of the prior from the current
+weights; :meth:`compress` / :meth:`decompress` refuse to run before it.
 """
 from __future__ import annotations
 
-import abc
 import hashlib
 import re
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_swin.configs import CodecConfig
-from tfc_swin.priors import GaussianConditional
+from tfc_swin.priors import NotPreparedError, build_prior
+from tfc_swin.transforms import build_transforms
 
 #: Total down-sampling of image -> hyper-latent; images are padded to a multiple of it.
 PAD_MULTIPLE = 64
+#: What an exported SavedModel says about itself (name, config, fingerprint, codec_config).
+MODEL_INFO_FILE = "tfc_swin_model.json"
+
+_IMAGE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+_STRINGS_SPEC = tf.TensorSpec([None], tf.string, name="strings")
+_SHAPE_SPEC = tf.TensorSpec([2], tf.int32, name="shape")
+
+
+def round_up(value, multiple):
+  """The smallest multiple of ``multiple`` that is >= ``value`` (ints or int tensors)."""
+  return (value + multiple - 1) // multiple * multiple
 
 
 def pad_to_multiple(x: tf.Tensor, multiple: int = PAD_MULTIPLE) -> tf.Tensor:
   """Pads (B, H, W, C) at the bottom/right by repeating the edge pixels."""
   shape = tf.shape(x)
   h, w = shape[1], shape[2]
-  hp = (h + multiple - 1) // multiple * multiple
-  wp = (w + multiple - 1) // multiple * multiple
-  x = tf.gather(x, tf.minimum(tf.range(hp), h - 1), axis=1)
-  return tf.gather(x, tf.minimum(tf.range(wp), w - 1), axis=2)
+  x = tf.gather(x, tf.minimum(tf.range(round_up(h, multiple)), h - 1), axis=1)
+  return tf.gather(x, tf.minimum(tf.range(round_up(w, multiple)), w - 1), axis=2)
 
 
 def index_checksum(indexes: list[tf.Tensor]) -> tf.Tensor:
@@ -53,29 +60,19 @@ def _module_name(name: str) -> str:
   return re.sub(r"\W", "_", name)
 
 
-class ImageCodec(tf.Module, metaclass=abc.ABCMeta):
-  """Base of the four image codecs: shared forward pass, compress and decompress."""
-
-  family: str = ""
+class ImageCodec(tf.Module):
+  """An image codec assembled from the parts its :class:`CodecConfig` names."""
 
   def __init__(self, config: CodecConfig):
-    if config.family != self.family:
-      raise ValueError(f"config {config.name!r} is a {config.family}, not a {self.family}")
     super().__init__(name=_module_name(config.name))
     self.config = config
-    self.g_a, self.g_s, self.h_a, self.h_s = self.build_transforms(config)
+    self.g_a, self.g_s, self.h_a, self.h_s = build_transforms(
+        config.transform, 2 * config.latent_channels)
     self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=[config.hyper_channels])
-    self.prior = self.build_prior(config)
+    self.prior = build_prior(config.prior, config.latent_channels)
+    self.hyper_coder = None
+    self._coding_functions = None
     self(tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, 3]))  # Creates all variables.
-
-  # -- what subclasses choose ---------------------------------------------------------------
-  @abc.abstractmethod
-  def build_transforms(self, config: CodecConfig) -> tuple[Any, Any, Any, Any]:
-    """Returns (g_a, g_s, h_a, h_s); h_s outputs 2 x latent channels (mean, scale index)."""
-
-  @abc.abstractmethod
-  def build_prior(self, config: CodecConfig) -> GaussianConditional:
-    """Returns the latent prior that h_s parameterizes."""
 
   # -- training ---------------------------------------------------------------------------------
   def hyper_model(self, compression: bool = False) -> tfc.ContinuousBatchedEntropyModel:
@@ -109,40 +106,70 @@ class ImageCodec(tf.Module, metaclass=abc.ABCMeta):
     """Entropy-coded strings per image: one for z, then the prior's."""
     return 1 + self.prior.num_strings
 
+  @property
+  def prepared(self) -> bool:
+    return self._coding_functions is not None
+
   def prepare_for_compression(self) -> None:
-    """(Re)builds the range-coding tables from the current weights and traces the coders."""
-    self.em_z = self.hyper_model(compression=True)
-    self.em_y = self.prior.entropy_model(compression=True)
-    self.compress = tf.function(self._compress, input_signature=[
-        tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
-    self.decompress = tf.function(self._decompress, input_signature=[
-        tf.TensorSpec([None], tf.string, name="strings"),
-        tf.TensorSpec([2], tf.int32, name="shape")])
+    """(Re)builds the range-coding tables from the current weights and the coding graphs."""
+    self.hyper_coder = self.hyper_model(compression=True)
+    self.prior.prepare_for_compression()
+    self._coding_functions = {
+        "compress": tf.function(self._compress, input_signature=[_IMAGE_SPEC]),
+        "decompress": tf.function(self._decompress,
+                                  input_signature=[_STRINGS_SPEC, _SHAPE_SPEC])}
+
+  def coding_functions(self) -> dict[str, tf.types.experimental.GenericFunction]:
+    """The ``compress`` / ``decompress`` tf.functions (the SavedModel signatures)."""
+    if self._coding_functions is None:
+      raise NotPreparedError(f"{self.config.name}: call prepare_for_compression() before "
+                             "compress/decompress/export (it builds the coding tables)")
+    return self._coding_functions
+
+  def compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+    """uint8 (H, W, 3) -> entropy-coded ``strings`` [z, y...], ``shape``, ``index_checksum``."""
+    return self.coding_functions()["compress"](image)
+
+  def decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Inverse of compress: uint8 ``image`` of ``shape`` and the decoder's ``index_checksum``."""
+    return self.coding_functions()["decompress"](strings, shape)
+
+  def code_hyper_latent(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Range-codes z: (its string, the decoded z_hat the decoder will see)."""
+    string = self.hyper_coder.compress(z)
+    return string, self.hyper_coder.decompress(string, tf.shape(z)[1:3])
 
   def _compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-    """uint8 (H, W, 3) -> entropy-coded ``strings`` [z, y...], ``shape``, ``index_checksum``."""
     shape = tf.shape(image)[:2]
-    x = pad_to_multiple(tf.cast(image[None], tf.float32))
-    y = self.g_a(x)
-    z = self.h_a(y)
-    z_string = self.em_z.compress(z)
-    z_hat = self.em_z.decompress(z_string, tf.shape(z)[1:3])
-    y_strings, indexes = self.prior.compress(y, self.h_s(z_hat), self.em_y)
+    y = self.g_a(pad_to_multiple(tf.cast(image[None], tf.float32)))
+    z_string, z_hat = self.code_hyper_latent(self.h_a(y))
+    y_strings, indexes = self.prior.compress(y, self.h_s(z_hat))
     strings = tf.concat([z_string] + y_strings, axis=0)
     return {"strings": strings, "shape": shape, "index_checksum": index_checksum(indexes)}
 
   def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Inverse of compress: uint8 ``image`` of ``shape`` and the decoder's ``index_checksum``."""
-    padded = (shape + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
-    z_shape = padded // PAD_MULTIPLE
-    z_hat = self.em_z.decompress(strings[:1], z_shape)
+    z_hat = self.hyper_coder.decompress(strings[:1], round_up(shape, PAD_MULTIPLE) // PAD_MULTIPLE)
     y_strings = [strings[i:i + 1] for i in range(1, self.num_strings)]
-    y_hat, indexes = self.prior.decompress(y_strings, self.h_s(z_hat), self.em_y)
+    y_hat, indexes = self.prior.decompress(y_strings, self.h_s(z_hat))
     x_hat = self.g_s(y_hat)[0, :shape[0], :shape[1], :]
     image = tf.cast(tf.clip_by_value(tf.round(x_hat), 0, 255), tf.uint8)
     return {"image": image, "index_checksum": index_checksum(indexes)}
 
+  def serving_module(self) -> tf.Module:
+    """What a SavedModel export saves: this codec's weights under ``codec`` and the
+    ``compress`` / ``decompress`` functions (loaded SavedModels call them like the codec)."""
+    module = tf.Module()
+    module.codec = self
+    module.compress = self.coding_functions()["compress"]
+    module.decompress = self.coding_functions()["decompress"]
+    return module
+
   # -- bookkeeping ------------------------------------------------------------------------------
+  def weight_view(self) -> dict[str, tf.Module]:
+    """The learned parts by name (what a checkpoint or SavedModel stores of this codec)."""
+    return {"g_a": self.g_a, "g_s": self.g_s, "h_a": self.h_a, "h_s": self.h_s,
+            "hyperprior": self.hyperprior, "prior": self.prior}
+
   def count_parameters(self, module: tf.Module | None = None) -> int:
     """Trainable parameters of the codec (or of one of its parts)."""
     module = self if module is None else module
