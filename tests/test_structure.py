@@ -101,3 +101,27 @@ def test_restored_shipped_models_write_identical_files(path):
   assert restored.compress_array(image) == data
   np.testing.assert_array_equal(restored.decompress_array(data)[0],
                                 saved.decompress_array(data)[0])
+
+
+@pytest.mark.parametrize("name", configs.video_config_names())
+def test_video_configs_round_trip_and_build(name):
+  config = configs.get_video_config(name)
+  assert configs.VideoCodecConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+  if name.endswith("-tiny"):
+    from tfc_swin.codecs import ImageCodec  # pylint: disable=import-outside-toplevel
+    flow = ImageCodec(config.flow)
+    out = flow.autoencode(tf.zeros([1, 64, 64, 6]))
+    assert out["x_hat"].shape == (1, 64, 64, 3)
+
+
+def test_ssf_first_merge_downsamples_by_four():
+  """SwinT-SSF g_a: x4, x2, x2 merges (App. A.2); g_s mirrors them."""
+  from tfc_swin.codecs import ImageCodec  # pylint: disable=import-outside-toplevel
+  codec = ImageCodec(configs.get_video_config("swint-ssf-tiny").residual)
+  shapes = []
+  x = tf.zeros([1, 64, 64, 3])
+  for stage in codec.g_a.layers[1:]:
+    x = stage(x)
+    shapes.append(tuple(x.shape[1:3]))
+  assert shapes == [(16, 16), (8, 8), (4, 4)]
+  assert codec.g_s(x).shape == (1, 64, 64, 3)

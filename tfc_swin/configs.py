@@ -51,11 +51,14 @@ class ConvTransform(_Part):
   analysis: g_a widths (C1, C2, C3, C4) of its four 5x5 stride-2 convolutions; C4 = latent
     channels. g_s mirrors them.
   hyper: h_a widths (C5, C6, C7); C7 = hyper-latent channels. h_s mirrors them.
+  in_channels / out_channels: of g_a / g_s (3 for images; the SSF flow codec reads 6).
   """
   kind: ClassVar[str] = "conv"
   label: ClassVar[str] = "Conv"
   analysis: tuple[int, int, int, int]
   hyper: tuple[int, int, int]
+  in_channels: int = 3
+  out_channels: int = 3
 
   @property
   def latent_channels(self) -> int:
@@ -68,15 +71,19 @@ class ConvTransform(_Part):
 
 @dataclasses.dataclass(frozen=True)
 class SwinStage:
-  """One encoder stage: patch merge (x1/2) to ``channels``, then ``depth`` Swin blocks."""
+  """One encoder stage: patch merge (sides / ``downsample``) to ``channels``, then ``depth``
+  Swin blocks."""
   channels: int
   depth: int
+  downsample: int = 2
 
 
-def swin_stages(channels: tuple[int, ...], depths: tuple[int, ...]) -> tuple[SwinStage, ...]:
+def swin_stages(channels: tuple[int, ...], depths: tuple[int, ...],
+                downsample: tuple[int, ...] = ()) -> tuple[SwinStage, ...]:
   if len(channels) != len(depths):
     raise ValueError(f"{len(channels)} stage widths but {len(depths)} depths")
-  return tuple(SwinStage(int(c), int(d)) for c, d in zip(channels, depths))
+  factors = downsample or (2,) * len(channels)
+  return tuple(SwinStage(int(c), int(d), int(f)) for c, d, f in zip(channels, depths, factors))
 
 
 @_part
@@ -92,6 +99,9 @@ class SwinTransform(_Part):
     :mod:`tfc_swin.layers.swin`); hyper_plain_embedding: h_a's first merge is a linear patch
     embedding with bias (as in the paper's implementations) instead of LayerNorm + linear.
   layer_norm: LayerNorm in the blocks and merges (off in SwinT-SSF's flow codec, sec. 3.2).
+  in_channels / out_channels: of g_a / g_s (3 for images; the SSF flow codec reads 6).
+  conv_hyper: when set, h_a / h_s are the conv ones of these widths (C5, C6, C7): SwinT-SSF
+    replaces only g_a / g_s (sec. 3.2); ``hyper`` is then empty.
   """
   kind: ClassVar[str] = "swin"
   label: ClassVar[str] = "SwinT"
@@ -105,6 +115,9 @@ class SwinTransform(_Part):
   fixed_windows: bool = False
   hyper_plain_embedding: bool = False
   layer_norm: bool = True
+  in_channels: int = 3
+  out_channels: int = 3
+  conv_hyper: Optional[tuple[int, int, int]] = None
 
   @property
   def latent_channels(self) -> int:
@@ -112,7 +125,7 @@ class SwinTransform(_Part):
 
   @property
   def hyper_channels(self) -> int:
-    return self.hyper[-1].channels
+    return self.conv_hyper[-1] if self.conv_hyper else self.hyper[-1].channels
 
   @classmethod
   def from_dict(cls, d: dict[str, Any]) -> "SwinTransform":
@@ -347,3 +360,111 @@ _codec("ict-tiny", _SWIN_TINY, ChARM(num_slices=2, slice_transform="swin", max_s
        "tiny ICT for tests")
 _codec("aict-tiny", _SWIN_TINY, ChARM(num_slices=2, slice_transform="swin", max_support=1),
        "tiny AICT for tests", wrapper=ScaleAdaptation(processor_width=8, resize_widths=(4, 4, 4)))
+
+
+# -- P-frame video codecs (Zhu et al. sec. 3.2, App. A.2; Agustsson et al. 2020) ---------------
+@dataclasses.dataclass(frozen=True)
+class VideoCodecConfig:
+  """A scale-space-flow P-frame codec: three hyperprior codecs composed.
+
+  iframe: the image codec of the first frame of a GOP (a registered image config name, so that
+    it can start from a shipped image model); flow: codes the scale-space flow from the current
+    and the previous decoded frame (6 channels in, 3 out: flow x, flow y, scale); residual:
+    codes the difference between the frame and its warped prediction. gop_size: frames per
+    group (one I-frame, then P-frames predicted from the previous decoded frame).
+  """
+  name: str
+  iframe: str
+  flow: CodecConfig
+  residual: CodecConfig
+  gop_size: int = 12
+  description: str = ""
+
+  @property
+  def family(self) -> str:
+    return f"SSF[{self.flow.transform.label}/{self.residual.transform.label}]"
+
+  def to_dict(self) -> dict[str, Any]:
+    return {"name": self.name, "iframe": self.iframe, "flow": self.flow.to_dict(),
+            "residual": self.residual.to_dict(), "gop_size": self.gop_size,
+            "description": self.description}
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> "VideoCodecConfig":
+    return cls(d["name"], d["iframe"], CodecConfig.from_dict(d["flow"]),
+               CodecConfig.from_dict(d["residual"]), d.get("gop_size", 12),
+               d.get("description", ""))
+
+
+_VIDEO_CONFIGS: Registry[VideoCodecConfig] = Registry("video config")
+
+
+def get_video_config(name: str) -> VideoCodecConfig:
+  return _VIDEO_CONFIGS.get(name)
+
+
+def video_config_names() -> list[str]:
+  return _VIDEO_CONFIGS.names()
+
+
+def _video(name: str, iframe: str, flow: TransformConfig, residual: TransformConfig,
+           description: str) -> VideoCodecConfig:
+  if iframe not in _CONFIGS:
+    raise ValueError(f"{name}: unknown I-frame config {iframe!r}")
+  parts = {"flow": flow, "residual": residual}
+  sub = {k: CodecConfig(f"{name}/{k}", t, Hyperprior(), description=f"{description}: {k}")
+         for k, t in parts.items()}
+  return _VIDEO_CONFIGS.register(name)(
+      VideoCodecConfig(name, iframe, sub["flow"], sub["residual"], description=description))
+
+
+def _ssf_conv(analysis: tuple[int, ...], hyper: tuple[int, ...], in_channels: int = 3
+              ) -> ConvTransform:
+  return ConvTransform(tuple(analysis), tuple(hyper), in_channels=in_channels)
+
+
+def _ssf_swin(widths: tuple[int, ...], depths: tuple[int, ...], hyper: tuple[int, ...],
+              window: int, layer_norm: bool, in_channels: int = 3, head_dim: int = 32
+              ) -> SwinTransform:
+  """SwinT-SSF g_a / g_s (App. A.2): a x4 first merge, then two x2 merges; conv h_a / h_s."""
+  return SwinTransform(swin_stages(widths, depths, (4, 2, 2)), (), window=window,
+                       head_dim=head_dim, layer_norm=layer_norm, fixed_windows=True,
+                       in_channels=in_channels, conv_hyper=tuple(hyper))
+
+
+# Paper size. Conv-SSF follows Agustsson et al. 2020 (N=128, M=192 in each autoencoder; the
+# hyperprior widths are not given: 192); SwinT-SSF: embed dim 96, stages 96/192/192 with
+# depths 2, 4, 2 (the paper gives the embed and latent dims; 192 for the middle stage is our
+# choice), window 4 without LayerNorm for the flow codec, window 8 for the residual codec.
+_SSF_IFRAME = "conv-hyperprior-ssf"
+_codec(_SSF_IFRAME, _conv((128, 128, 128, 192), (192, 192, 192)), Hyperprior(),
+       "Conv-Hyperprior I-frame codec of Conv-SSF / SwinT-SSF (N=128, M=192)")
+_CONV_FLOW = _ssf_conv((128, 128, 128, 192), (192, 192, 192), in_channels=6)
+_CONV_RESIDUAL = _ssf_conv((128, 128, 128, 192), (192, 192, 192))
+_SWIN_FLOW = _ssf_swin((96, 192, 192), (2, 4, 2), (192, 192, 192), 4, False, in_channels=6)
+_SWIN_RESIDUAL = _ssf_swin((96, 192, 192), (2, 4, 2), (192, 192, 192), 8, True)
+_video("conv-ssf", _SSF_IFRAME, _CONV_FLOW, _CONV_RESIDUAL, "Conv-SSF, paper size")
+_video("swint-ssf", _SSF_IFRAME, _SWIN_FLOW, _SWIN_RESIDUAL, "SwinT-SSF, paper size")
+_video("swint-ssf-res", _SSF_IFRAME, _CONV_FLOW, _SWIN_RESIDUAL,
+       "SwinT-SSF-Res (SwinT in the residual codec only), paper size")
+
+# CPU size: the I-frame codec is the shipped CPU image model's config.
+_CPU_CONV_FLOW = _ssf_conv((64, 64, 64, 96), (64, 64, 96), in_channels=6)
+_CPU_CONV_RESIDUAL = _ssf_conv((64, 64, 64, 96), (64, 64, 96))
+_CPU_SWIN_FLOW = _ssf_swin((48, 64, 96), (1, 2, 1), (64, 64, 96), 4, False, in_channels=6)
+_CPU_SWIN_RESIDUAL = _ssf_swin((48, 64, 96), (1, 2, 1), (64, 64, 96), 8, True)
+_CPU_IFRAME = "swint-hyperprior-cpu-wide"
+_video("conv-ssf-cpu", _CPU_IFRAME, _CPU_CONV_FLOW, _CPU_CONV_RESIDUAL,
+       "Conv-SSF sized for CPU training")
+_video("swint-ssf-cpu", _CPU_IFRAME, _CPU_SWIN_FLOW, _CPU_SWIN_RESIDUAL,
+       "SwinT-SSF sized for CPU training")
+_video("swint-ssf-res-cpu", _CPU_IFRAME, _CPU_CONV_FLOW, _CPU_SWIN_RESIDUAL,
+       "SwinT-SSF-Res sized for CPU training")
+
+# Tiny: for tests.
+_TINY_FLOW = _ssf_swin((8, 8, 16), (1, 1, 1), (8, 8, 8), 2, False, in_channels=6, head_dim=8)
+_TINY_RESIDUAL = _ssf_swin((8, 8, 16), (1, 1, 1), (8, 8, 8), 2, True, head_dim=8)
+_video("swint-ssf-tiny", "swint-hyperprior-tiny", _TINY_FLOW, _TINY_RESIDUAL,
+       "tiny SwinT-SSF for tests")
+_video("conv-ssf-tiny", "conv-hyperprior-tiny", _ssf_conv((8, 8, 8, 12), (8, 8, 8), 6),
+       _ssf_conv((8, 8, 8, 12), (8, 8, 8)), "tiny Conv-SSF for tests")

@@ -72,7 +72,7 @@ class ImageCodec(tf.Module):
     self.prior = build_prior(config.prior, config.latent_channels)
     self.hyper_coder = None
     self._coding_functions = None
-    self(tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, 3]))  # Creates all variables.
+    self.autoencode(tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, config.transform.in_channels]))
 
   # -- training ---------------------------------------------------------------------------------
   def hyper_model(self, compression: bool = False) -> tfc.ContinuousBatchedEntropyModel:
@@ -87,18 +87,22 @@ class ImageCodec(tf.Module):
     the decoder always sees rounded latents (mixed quantization, App. B.1).
     """
     x = tf.convert_to_tensor(x, tf.float32)
+    out = self.autoencode(x, training)
+    num_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), tf.float32)
+    mse = tf.reduce_mean(tf.math.squared_difference(x, out["x_hat"]), axis=[1, 2, 3])
+    return {**out, "bpp": out["bits"] / num_pixels, "mse": mse}
+
+  def autoencode(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+    """g_s(y_hat) and the rate of coding x (any channels the transforms take): ``x_hat``,
+    ``bits`` = ``y_bits`` + ``z_bits`` per item."""
     y = self.g_a(x)
     z = self.h_a(y)
     em_z = self.hyper_model()
     _, z_bits = em_z(z, training=training)
     params = self.h_s(em_z.quantize(z))
     y_hat, y_bits = self.prior.forward(y, params, training)
-    x_hat = self.g_s(y_hat)
-    num_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), tf.float32)
-    bits = y_bits + z_bits
-    mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat), axis=[1, 2, 3])
-    return {"x_hat": x_hat, "bits": bits, "bpp": bits / num_pixels, "mse": mse,
-            "y_bits": y_bits, "z_bits": z_bits}
+    return {"x_hat": self.g_s(y_hat), "bits": y_bits + z_bits, "y_bits": y_bits,
+            "z_bits": z_bits}
 
   # -- coding -----------------------------------------------------------------------------------
   @property

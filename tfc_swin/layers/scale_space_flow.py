@@ -1,22 +1,23 @@
-"""Scale-space warping for the SSF P-frame codecs (Agustsson et al. 2020, sec. 3.2;
-Zhu et al. 2022, sec. 3.2 and App. A.2).
+"""Scale-space warping for the SSF P-frame codecs (Agustsson et al. 2020, "Scale-space flow
+for end-to-end optimized video compression"; Zhu et al. 2022, sec. 3.2 and App. A.2).
 
-A reference frame ``x`` is turned into a fixed-resolution Gaussian scale-space volume
+A reference frame ``x`` is turned into a fixed-resolution Gaussian scale-space volume of
+``M + 1`` levels (SSF: sigma_0 = 1.5, M = 5, so blurs of 1.5, 3, 6, 12 and 24 pixels)
 
-    X = [x, x * G(sigma_0), x * G(2 sigma_0), ..., x * G(2^(L-2) sigma_0)]   (L levels)
+    X = [x, x * G(sigma_0), x * G(2 sigma_0), ..., x * G(2^(M-1) sigma_0)]
 
 and warped by a 3-channel scale-space flow ``g = (g_x, g_y, g_z)``:
 
     x'[i, j] = X[j + g_x[i, j], i + g_y[i, j], g_z[i, j]]
 
 with trilinear interpolation (bilinear in space, linear between scale levels). Sample
-positions are clamped to the volume (edge pixels and the first / last level), so zero flow with
-zero scale returns the reference itself.
+positions are clamped to the volume (edge pixels, levels 0..M), so zero flow with zero scale
+returns the reference itself.
 
 Conventions: channels-last ``(batch, height, width, channels)``; flow channel 0 is the
 horizontal displacement (pixels, positive = sample further right), channel 1 the vertical one
-(positive = further down), channel 2 the scale coordinate (0 = sharp reference, ``k`` = level
-``k``). Blurs are separable Gaussians truncated at ``truncate * sigma`` (normalized to sum 1)
+(positive = further down), channel 2 the scale coordinate (0 = sharp reference, ``k`` = blur
+``2^(k-1) sigma_0``). Blurs are separable Gaussians truncated at ``truncate * sigma`` (normalized to sum 1)
 with edge-replicate padding, so any frame size works (even smaller than the kernel).
 ``blur="pyramid"`` approximates the levels with sigma >= 3 by average-pooling, blurring at low
 resolution and bilinear upsampling: about 5x faster on 1080p frames, RMS error about 0.3 and
@@ -37,10 +38,13 @@ BLUR_MODES = ("exact", "pyramid")
 
 
 def level_sigmas(num_levels: int = NUM_LEVELS, sigma0: float = SIGMA0) -> list[float]:
-  """Blur of each level: ``[0, sigma0, 2 sigma0, ..., 2^(L-2) sigma0]`` (level 0 is sharp)."""
-  if num_levels < 1:
-    raise ValueError(f"num_levels must be >= 1, got {num_levels}")
-  return [0.0] + [sigma0 * 2.0 ** i for i in range(num_levels - 1)]
+  """Blur of each of the ``M + 1`` levels: ``[0, sigma0, 2 sigma0, ..., 2^(M-1) sigma0]``.
+
+  ``num_levels`` is M, the number of blurred levels (level 0, the sharp frame, comes on top).
+  """
+  if num_levels < 0:
+    raise ValueError(f"num_levels must be >= 0, got {num_levels}")
+  return [0.0] + [sigma0 * 2.0 ** i for i in range(num_levels)]
 
 
 def gaussian_kernel(sigma: float, truncate: float = TRUNCATE) -> np.ndarray:
@@ -111,7 +115,7 @@ def _pyramid_blur(images: tf.Tensor, sigma: float, truncate: float) -> tf.Tensor
 def scale_space_volume(reference: tf.Tensor, num_levels: int = NUM_LEVELS,
                        sigma0: float = SIGMA0, truncate: float = TRUNCATE,
                        blur: str = "exact") -> tf.Tensor:
-  """``(B, H, W, C)`` -> ``(B, L, H, W, C)``: the frame, then blurred copies (sec. 3.2)."""
+  """``(B, H, W, C)`` -> ``(B, M + 1, H, W, C)``: the frame, then its M blurred copies."""
   if blur not in BLUR_MODES:
     raise ValueError(f"blur must be one of {BLUR_MODES}, got {blur!r}")
   blur_fn = gaussian_blur if blur == "exact" else _pyramid_blur
@@ -121,7 +125,7 @@ def scale_space_volume(reference: tf.Tensor, num_levels: int = NUM_LEVELS,
 
 
 def warp_volume(volume: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
-  """Trilinear, border-clamped warp of ``(B, L, H, W, C)`` by ``(B, H, W, 3)`` -> ``(B, H, W, C)``.
+  """Trilinear, border-clamped warp of ``(B, L, H, W, C)`` by ``(B, H, W, 3)``: ``(B, H, W, C)``.
 
   Output ``[b, i, j] = volume[b, z, i + g_y, j + g_x]`` with ``(g_x, g_y, z) = flow[b, i, j]``.
   Differentiable w.r.t. the volume and the flow (the flow gradient is zero where a coordinate
@@ -145,7 +149,9 @@ def warp_volume(volume: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
   def corners(p, size):
     p0 = tf.floor(p)
     frac = p - tf.stop_gradient(p0)
-    i0 = tf.cast(p0, tf.int32)
+    # The clip only matters for a non-finite flow: its NaNs then reach the output instead of
+    # an out-of-range gather index.
+    i0 = tf.clip_by_value(tf.cast(p0, tf.int32), 0, size - 1)
     return i0, tf.minimum(i0 + 1, size - 1), frac
 
   x0, x1, fx = corners(px, width)
@@ -170,19 +176,19 @@ def warp_volume(volume: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
 
 @tf.keras.utils.register_keras_serializable("tfc_swin")
 class ScaleSpaceWarp(tf.keras.layers.Layer):
-  """Scale-space warp of a reference frame (Agustsson et al. 2020, sec. 3.2, eq. 2-3).
+  """Scale-space warp of a reference frame (Agustsson et al. 2020; Zhu et al. 2022, sec. 3.2).
 
   ``layer(reference, flow)``: ``reference`` ``(B, H, W, C)``, ``flow`` ``(B, H, W, 3)`` =
-  (x displacement, y displacement, scale coordinate); returns the warped ``(B, H, W, C)``.
-  ``num_levels`` counts the sharp frame (SSF: sigma_0 = 1.5, 5 levels up to 8 sigma_0 = 12).
-  No weights.
+  (x displacement, y displacement, scale coordinate in [0, M]); returns the warped
+  ``(B, H, W, C)``. ``num_levels`` is M, the number of blurred levels (SSF: M = 5 with
+  sigma_0 = 1.5, i.e. blurs up to 16 sigma_0 = 24 pixels). No weights.
   """
 
   def __init__(self, num_levels: int = NUM_LEVELS, sigma0: float = SIGMA0,
                truncate: float = TRUNCATE, blur: str = "exact", **kwargs):
     super().__init__(**kwargs)
-    if num_levels < 1:
-      raise ValueError(f"num_levels must be >= 1, got {num_levels}")
+    if num_levels < 0:
+      raise ValueError(f"num_levels must be >= 0, got {num_levels}")
     if sigma0 <= 0 or truncate <= 0:
       raise ValueError("sigma0 and truncate must be positive")
     if blur not in BLUR_MODES:
@@ -193,7 +199,7 @@ class ScaleSpaceWarp(tf.keras.layers.Layer):
     self.blur = blur
 
   def scale_space(self, reference: tf.Tensor) -> tf.Tensor:
-    """The ``(B, L, H, W, C)`` scale-space volume of ``reference``."""
+    """The ``(B, M + 1, H, W, C)`` scale-space volume of ``reference``."""
     return scale_space_volume(tf.convert_to_tensor(reference, self.compute_dtype),
                               self.num_levels, self.sigma0, self.truncate, self.blur)
 

@@ -134,7 +134,7 @@ class WindowAttention(tf.keras.layers.Layer):
     if attention_mask is not None:
       nw = tf.shape(attention_mask)[0]
       logits = (tf.reshape(logits, [bw // nw, nw, self.num_heads, n, n])
-                + attention_mask[None, :, None])
+                + tf.cast(attention_mask, logits.dtype)[None, :, None])
       logits = tf.reshape(logits, [bw, self.num_heads, n, n])
     attn = tf.nn.softmax(logits, axis=-1)
     out = tf.reshape(tf.transpose(tf.matmul(attn, v), [0, 2, 1, 3]), [bw, n, dim])

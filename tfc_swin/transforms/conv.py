@@ -27,12 +27,15 @@ def conv_analysis(channels: Sequence[int], name: str = "g_a") -> tf.keras.Sequen
   return tf.keras.Sequential([tf.keras.layers.Rescaling(1 / 255)] + layers, name=name)
 
 
-def conv_synthesis(channels: Sequence[int], name: str = "g_s") -> tf.keras.Sequential:
-  """g_s: 5x5 x2-upsampling convolutions through ``channels`` then to RGB, inverse GDN."""
+def conv_synthesis(channels: Sequence[int], out_channels: int = 3,
+                   name: str = "g_s") -> tf.keras.Sequential:
+  """g_s: 5x5 x2-upsampling convolutions through ``channels`` then to ``out_channels``
+  (RGB), inverse GDN."""
   layers = [_conv(c, (5, 5), corr=False, strides_up=2, name=f"conv{i}",
                   activation=tfc.GDN(inverse=True, name=f"igdn{i}"))
             for i, c in enumerate(channels)]
-  layers.append(_conv(3, (5, 5), corr=False, strides_up=2, name=f"conv{len(channels)}"))
+  layers.append(_conv(out_channels, (5, 5), corr=False, strides_up=2,
+                      name=f"conv{len(channels)}"))
   return tf.keras.Sequential(layers + [tf.keras.layers.Rescaling(255)], name=name)
 
 
@@ -57,9 +60,15 @@ def conv_hyper_synthesis(channels: Sequence[int], out_channels: int,
   ], name=name)
 
 
+def conv_hyper_transforms(hyper: Sequence[int], params_channels: int
+                          ) -> tuple[tf.keras.Sequential, tf.keras.Sequential]:
+  """(h_a, h_s) for hyper widths (C5, C6, C7); h_s mirrors h_a to ``params_channels``."""
+  return conv_hyper_analysis(hyper), conv_hyper_synthesis(hyper[1::-1], params_channels)
+
+
 @TRANSFORMS.register(ConvTransform.kind)
 def conv_transforms(config: ConvTransform, params_channels: int) -> Transforms:
   """The conv g_a, g_s (mirrored widths), h_a and h_s (to ``params_channels``)."""
-  a, h = config.analysis, config.hyper
-  return Transforms(conv_analysis(a), conv_synthesis(a[::-1][1:]), conv_hyper_analysis(h),
-                    conv_hyper_synthesis(h[1::-1], params_channels))
+  a = config.analysis
+  return Transforms(conv_analysis(a), conv_synthesis(a[::-1][1:], config.out_channels),
+                    *conv_hyper_transforms(config.hyper, params_channels))
