@@ -125,3 +125,21 @@ def test_ssf_first_merge_downsamples_by_four():
     shapes.append(tuple(x.shape[1:3]))
   assert shapes == [(16, 16), (8, 8), (4, 4)]
   assert codec.g_s(x).shape == (1, 64, 64, 3)
+
+
+def test_entropy_parameters_compute_in_float64_with_float32_weights():
+  """h_s and the ChARM slice networks run in float64 (layers/precision.py); training may
+  build them in float32: same variables, nearly the same outputs."""
+  from tfc_swin.layers.precision import float32_entropy_parameters  # pylint: disable=import-outside-toplevel
+  tf.keras.utils.set_random_seed(1)
+  exact = build_codec("ict-tiny")
+  tf.keras.utils.set_random_seed(1)
+  with float32_entropy_parameters():
+    fast = build_codec("ict-tiny")
+  assert exact.h_s.compute_dtype == "float64" and fast.h_s.compute_dtype == "float32"
+  assert exact.prior.mean_transforms[1].compute_dtype == "float64"
+  assert {v.dtype for v in exact.trainable_variables} == {tf.float32}
+  assert exact.fingerprint() == fast.fingerprint()
+  z = tf.random.normal([1, 2, 3, exact.config.hyper_channels])
+  np.testing.assert_allclose(exact.entropy_parameters(z), fast.entropy_parameters(z),
+                             rtol=1e-4, atol=1e-4)

@@ -8,6 +8,10 @@ One class serves every composition: the config names the parts (:mod:`tfc_swin.c
 their registries build them. Range coding needs :meth:`ImageCodec.prepare_for_compression`,
 which (re)builds the coding tables of the hyper coder and of the prior from the current
 weights; :meth:`compress` / :meth:`decompress` refuse to run before it.
+
+h_s (and the ChARM slice networks of the prior) compute in float64 with float32 weights, so
+that encoder and decoder derive the same integer scale indexes on different machines (see
+:mod:`tfc_swin.layers.precision`).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_swin.configs import CodecConfig
+from tfc_swin.layers.precision import float64_compute
 from tfc_swin.priors import NotPreparedError, build_prior
 from tfc_swin.transforms import build_transforms
 
@@ -66,8 +71,11 @@ class ImageCodec(tf.Module):
   def __init__(self, config: CodecConfig):
     super().__init__(name=_module_name(config.name))
     self.config = config
-    self.g_a, self.g_s, self.h_a, self.h_s = build_transforms(
-        config.transform, 2 * config.latent_channels)
+    params_channels = 2 * config.latent_channels
+    self.g_a, self.g_s, self.h_a, _ = build_transforms(config.transform, params_channels)
+    with float64_compute():  # Built inside, so that its sublayers compute in float64 too.
+      self.h_s = build_transforms(config.transform, params_channels).h_s
+      self.h_s(tf.zeros([1, 1, 1, config.hyper_channels]))
     self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=[config.hyper_channels])
     self.prior = build_prior(config.prior, config.latent_channels)
     self.hyper_coder = None
@@ -99,10 +107,14 @@ class ImageCodec(tf.Module):
     z = self.h_a(y)
     em_z = self.hyper_model()
     _, z_bits = em_z(z, training=training)
-    params = self.h_s(em_z.quantize(z))
+    params = self.entropy_parameters(em_z.quantize(z))
     y_hat, y_bits = self.prior.forward(y, params, training)
     return {"x_hat": self.g_s(y_hat), "bits": y_bits + z_bits, "y_bits": y_bits,
             "z_bits": z_bits}
+
+  def entropy_parameters(self, z_hat: tf.Tensor) -> tf.Tensor:
+    """h_s(z_hat) (computed in float64) as float32: the latent prior's mean and scale index."""
+    return tf.cast(self.h_s(z_hat), tf.float32)
 
   # -- coding -----------------------------------------------------------------------------------
   @property
@@ -147,14 +159,14 @@ class ImageCodec(tf.Module):
     shape = tf.shape(image)[:2]
     y = self.g_a(pad_to_multiple(tf.cast(image[None], tf.float32)))
     z_string, z_hat = self.code_hyper_latent(self.h_a(y))
-    y_strings, indexes = self.prior.compress(y, self.h_s(z_hat))
+    y_strings, indexes = self.prior.compress(y, self.entropy_parameters(z_hat))
     strings = tf.concat([z_string] + y_strings, axis=0)
     return {"strings": strings, "shape": shape, "index_checksum": index_checksum(indexes)}
 
   def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
     z_hat = self.hyper_coder.decompress(strings[:1], round_up(shape, PAD_MULTIPLE) // PAD_MULTIPLE)
     y_strings = [strings[i:i + 1] for i in range(1, self.num_strings)]
-    y_hat, indexes = self.prior.decompress(y_strings, self.h_s(z_hat))
+    y_hat, indexes = self.prior.decompress(y_strings, self.entropy_parameters(z_hat))
     x_hat = self.g_s(y_hat)[0, :shape[0], :shape[1], :]
     image = tf.cast(tf.clip_by_value(tf.round(x_hat), 0, 255), tf.uint8)
     return {"image": image, "index_checksum": index_checksum(indexes)}

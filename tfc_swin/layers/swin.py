@@ -146,10 +146,23 @@ class WindowAttention(tf.keras.layers.Layer):
             "relative_position_bias": self.relative_position_bias, "qkv_bias": self.qkv_bias}
 
 
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class LayerNorm(tf.keras.layers.LayerNormalization):
+  """Keras LayerNormalization over the last axis that also runs in float64 with float32
+  weights (see :mod:`tfc_swin.layers.precision`); float32 results are Keras' exactly."""
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    if inputs.dtype == self.gamma.dtype:
+      return super().call(inputs)
+    mean, variance = tf.nn.moments(inputs, [-1], keepdims=True)
+    return tf.nn.batch_normalization(inputs, mean, variance, tf.cast(self.beta, inputs.dtype),
+                                     tf.cast(self.gamma, inputs.dtype), self.epsilon)
+
+
 def norm_or_identity(use: bool, name: str) -> tf.keras.layers.Layer:
   """LayerNorm (eps 1e-5), or an identity layer when LayerNorm is switched off."""
   if use:
-    return tf.keras.layers.LayerNormalization(epsilon=1e-5, name=name)
+    return LayerNorm(epsilon=1e-5, name=name)
   return tf.keras.layers.Activation("linear", name=name)
 
 

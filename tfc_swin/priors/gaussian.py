@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_swin.configs import ChARM, Hyperprior
+from tfc_swin.layers.precision import float64_compute
 from tfc_swin.priors.base import PRIORS
 from tfc_swin.priors.slice_transforms import build_slice_transform
 
@@ -59,8 +60,15 @@ class GaussianConditional(tf.Module):
         compression=compression)
 
   def quantized_indexes(self, indexes: tf.Tensor) -> tf.Tensor:
-    """The integer scale indexes the range coder uses (for the encoder/decoder check)."""
-    return tf.cast(tf.clip_by_value(tf.round(indexes), 0, self.num_scales - 1), tf.int32)
+    """The integer scale indexes the range coder uses (for the encoder/decoder check).
+
+    Exactly what ``tfc.LocationScaleIndexedEntropyModel`` does before range coding
+    (``_normalize_indexes`` + ``_flatten_indexes``): clip with ``tf.maximum(x, 0)`` then
+    ``tf.minimum(x, num_scales - 1)``, then cast to int32, which truncates (no rounding).
+    """
+    indexes = tf.maximum(indexes, tf.constant(0, indexes.dtype))
+    indexes = tf.minimum(indexes, tf.constant(self.num_scales - 1, indexes.dtype))
+    return tf.cast(indexes, tf.int32)
 
 
 class MeanScaleHyperprior(GaussianConditional):
@@ -117,8 +125,13 @@ class ChannelARPrior(GaussianConditional):
         lambda kind, s: build_slice_transform(
             slice_transform, (self._support(s) + 1) * self.slice_depth, self.slice_depth,
             uncapped_in_channels=(s + 1) * self.slice_depth, name=f"{kind}{s}", **args))
-    self.mean_transforms = [make("mean", s) for s in range(num_slices)]
-    self.scale_transforms = [make("scale", s) for s in range(num_slices)]
+    with float64_compute():  # Exact scale indexes across machines (layers/precision.py).
+      self.mean_transforms = [make("mean", s) for s in range(num_slices)]
+      self.scale_transforms = [make("scale", s) for s in range(num_slices)]
+      for s, (mean, scale) in enumerate(zip(self.mean_transforms, self.scale_transforms)):
+        support = tf.zeros([1, 1, 1, (self._support(s) + 1) * self.slice_depth])
+        mean(support)
+        scale(support)
 
   @property
   def num_strings(self) -> int:
@@ -134,7 +147,7 @@ class ChannelARPrior(GaussianConditional):
     decoded = decoded[len(decoded) - self._support(s):]
     mu = self.mean_transforms[s](tf.concat([mean[..., part], *decoded], axis=-1))
     sigma = self.scale_transforms[s](tf.concat([index[..., part], *decoded], axis=-1))
-    return mu, sigma
+    return tf.cast(mu, tf.float32), tf.cast(sigma, tf.float32)
 
   def forward(self, y, params, training):
     mean, index = tf.split(params, 2, axis=-1)
