@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test test-fast install clean-venv
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.py setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[eval,dev]"
+	$(BIN)/pip install --quiet -e ".[eval,dev,tfds]"
 	$(BIN)/pip check
 	touch $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 # The whole test suite (under 15 minutes on 2 cores).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# The tests not marked slow (setup.cfg): about a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 clean-venv:
 	rm -rf $(VENV)

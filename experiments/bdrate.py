@@ -7,14 +7,10 @@ Inputs are results JSONs or CSVs (``external:PATH`` accepted). See docs/evaluati
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tfc_swin.eval import bdrate, results  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin.eval import bdrate, results
 
 FLAGS = flags.FLAGS
 QUALITY_LABELS = {"psnr": "BD-PSNR", "ms_ssim_db": "BD-MS-SSIM-dB"}

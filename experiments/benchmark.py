@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 from pathlib import Path
 
+import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import tensorflow as tf  # noqa: E402
-
-from tfc_swin import fileio  # noqa: E402  (needs the repo root on sys.path)
-from tfc_swin.codecs import build_codec  # noqa: E402
-from tfc_swin.configs import config_names  # noqa: E402
-from tfc_swin.eval import complexity, timing  # noqa: E402
+from tfc_swin import fileio
+from tfc_swin.codecs import build_codec
+from tfc_swin.configs import config_names
+from tfc_swin.profiling import complexity, timing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["conv-hyperprior", "conv-charm", "swint-hyperprior", "swint-charm",
@@ -123,7 +119,7 @@ def _report(records: list[dict]) -> str:
       "decoding z again (as compress does); h_s is timed once and shown in both tables. "
       f"Images: {', '.join(sorted({n for r in records for n in r['images']}))} "
       "(centre crops, rotated to the target orientation and mirror-extended when smaller; "
-      "`synthetic` = timing.synthetic_image).\n\n")
+      "`synthetic` = tfc_swin.profiling.timing.synthetic_image).\n\n")
   return header + timing.markdown_report(records)
 
 

@@ -8,14 +8,13 @@ output or ``<stem>.partial.json`` checkpoint. See docs/evaluation.md.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tfc_swin.eval import codecs, runner  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin import image_io
+from tfc_swin.eval import runner
+from tfc_swin.eval.resolve import resolve
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("codec", None, "Codec spec: anchor name (jpeg420, jpeg444, webp, jpeg2000, "
@@ -31,10 +30,10 @@ def run(argv: list[str]) -> None:
   """Entry point for absl.app."""
   del argv
   try:
-    name, points = codecs.resolve(FLAGS.codec)
+    name, points = resolve(FLAGS.codec)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
-  images = runner.list_images(FLAGS.images, FLAGS.limit)
+  images = image_io.list_images(FLAGS.images, FLAGS.limit)
   result = runner.evaluate(name, points, images, FLAGS.output, qualities=FLAGS.qualities,
                            dataset=Path(FLAGS.images).resolve().name)
   print(f"{name}: {len(result['images'])} images, wrote {FLAGS.output} and "

@@ -9,13 +9,17 @@ zoo/<name>/<version>/q<quality>/ (a SavedModel with compress/decompress signatur
 manifest records config, lambda, steps, training data, TF/TFC versions, file sha256s and the
 measured Kodak bpp / PSNR / MS-SSIM.
 """
-import json
 import os
 import sys
 import time
 
-import tensorflow as tf
+import numpy as np
 from absl import app, flags
+
+from tfc_swin import fileio, image_io, zoo
+from tfc_swin.coder import Coder
+from tfc_swin.eval import runner
+from tfc_swin.training import history, run_dir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Training run folders (with checkpoints/ and "
@@ -31,36 +35,25 @@ flags.mark_flags_as_required(["runs"])
 
 
 def measure_folder(coder, folder: str) -> dict:
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from tfc_swin.eval import runner  # pylint: disable=import-outside-toplevel
-  rows = [runner.measure(coder, runner.load_image(p)) for p in runner.list_images(folder)]
+  rows = [runner.measure(coder, image_io.read_rgb(p)) for p in image_io.list_images(folder)]
   return {k: round(float(np.mean([r[k] for r in rows])), 4)
           for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")} | {"images": len(rows)}
 
 
 def main(argv):
   del argv
-  from tfc_swin import fileio, zoo  # pylint: disable=import-outside-toplevel
-  from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
-  from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
-  from tfc_swin.training import history  # pylint: disable=import-outside-toplevel
-  configs = []
-  for run in FLAGS.runs:
-    with open(os.path.join(run, "train_config.json")) as f:
-      configs.append((run, json.load(f)))
+  configs = [(run, run_dir.read_config(run)) for run in FLAGS.runs]
   models = {c["model"] for _, c in configs}
   if len(models) != 1:
     raise app.UsageError(f"runs mix configs {sorted(models)}")
   name = FLAGS.name or models.pop()
   configs.sort(key=lambda rc: -rc[1]["lmbda"])
   for quality, (run, cfg) in enumerate(configs, start=1):
-    codec = build_codec(cfg["model"])
-    ckpt = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+    ckpt = run_dir.latest_checkpoint(run)
     if not ckpt:
       raise app.UsageError(f"{run}: no checkpoint")
-    tf.train.Checkpoint(model=codec).read(ckpt).assert_existing_objects_matched() \
-        .expect_partial()
-    steps = int(ckpt.rsplit("-", 1)[1])
+    codec = run_dir.restore_codec(run, ckpt)
+    steps = run_dir.checkpoint_step(ckpt)
     stages = history.run_history(run, ckpt)
     record = {"lmbda": cfg["lmbda"], "steps": steps, "training_data": cfg["data"],
               "patch_size": cfg["patch_size"], "batch_size": cfg["batch_size"],

@@ -8,14 +8,11 @@ Per dataset (the ``dataset`` field, default the parent folder name) it writes
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tfc_swin.eval import bdrate, plots, results  # noqa: E402  (needs the repo root on sys.path)
+from tfc_swin.eval import bdrate, plots, results
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("results", None, "Results files (JSON or CSV, external:PATH accepted).")

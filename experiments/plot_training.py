@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tfc_swin import zoo  # noqa: E402  (needs the repo root on sys.path)
-from tfc_swin.eval import plots  # noqa: E402
-from tfc_swin.training import history  # noqa: E402
+from tfc_swin import zoo
+from tfc_swin.eval import plots
+from tfc_swin.training import history
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", [], "Training run folders.")

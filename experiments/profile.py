@@ -8,16 +8,13 @@ See docs/complexity.md for the MAC counting convention and what the memory colum
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tfc_swin import fileio  # noqa: E402  (needs the repo root on sys.path)
-from tfc_swin.configs import config_names  # noqa: E402
-from tfc_swin.eval import complexity  # noqa: E402
+from tfc_swin import fileio
+from tfc_swin.configs import config_names
+from tfc_swin.profiling import complexity
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["conv-hyperprior", "conv-charm", "swint-hyperprior", "swint-charm"],

@@ -1,4 +1,4 @@
-"""Tests of tfc_swin.eval.complexity / timing and experiments/profile.py, benchmark.py."""
+"""Tests of tfc_swin.profiling (complexity, timing) and experiments/profile.py, benchmark.py."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,8 @@ import tensorflow_compression as tfc
 from PIL import Image
 
 from tfc_swin.codecs import build_codec
-from tfc_swin.eval import complexity, timing
+from tfc_swin.configs import ChARM
+from tfc_swin.profiling import complexity, timing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,7 @@ def test_module_parameters_sum_to_total(name, request):
   codec = request.getfixturevalue(name)
   params = complexity.module_parameters(codec)
   assert sum(params.values()) == codec.count_parameters()
-  assert (params["charm"] > 0) == codec.config.uses_charm
+  assert (params["charm"] > 0) == isinstance(codec.config.prior, ChARM)
   assert all(params[m] > 0 for m in ("g_a", "h_a", "h_s", "g_s", "entropy_bottleneck"))
 
 
@@ -125,6 +126,7 @@ def _run(script: str, *args: str) -> str:
   return proc.stdout
 
 
+@pytest.mark.slow
 def test_profile_binary(tmp_path):
   output = tmp_path / "complexity.md"
   _run("profile.py", "--models", "conv-charm-tiny", "--height", "64", "--width", "64",
@@ -137,6 +139,7 @@ def test_profile_binary(tmp_path):
   assert "| conv-charm-tiny | ChARM / prior |" in output.read_text()
 
 
+@pytest.mark.slow
 def test_benchmark_binary(tmp_path):
   Image.fromarray(np.full((40, 56, 3), 100, np.uint8)).save(tmp_path / "a.png")
   output = tmp_path / "cpu.md"

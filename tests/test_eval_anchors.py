@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
-import types
 
 import numpy as np
 import pillow_heif
 import pytest
 from PIL import Image, JpegImagePlugin
 
-import tfc_swin
-from tfc_swin.eval import anchors, codecs, metrics, results
+from tfc_swin import api
+from tfc_swin.eval import anchors, metrics, results
+from tfc_swin.eval.resolve import resolve
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -25,7 +26,7 @@ def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("shape", [(48, 64), (47, 63)])
 def test_anchor_roundtrip(name, shape):
   image = smooth_image(*shape)
-  family, points = codecs.resolve(name)
+  family, points = resolve(name)
   assert family == name and len(points) >= 8
   sizes, psnrs = [], []
   for label, codec in (points[0], points[-1]):
@@ -41,15 +42,15 @@ def test_anchor_roundtrip(name, shape):
 
 def test_anchor_settings_in_bitstreams():
   image = smooth_image(48, 64)
-  jpeg420 = dict(codecs.resolve("jpeg420")[1])["50"].encode(image)
-  jpeg444 = dict(codecs.resolve("jpeg444")[1])["50"].encode(image)
+  jpeg420 = dict(resolve("jpeg420")[1])["50"].encode(image)
+  jpeg444 = dict(resolve("jpeg444")[1])["50"].encode(image)
   assert JpegImagePlugin.get_sampling(Image.open(io.BytesIO(jpeg420))) == 2
   assert JpegImagePlugin.get_sampling(Image.open(io.BytesIO(jpeg444))) == 0
-  j2k = dict(codecs.resolve("jpeg2000")[1])["40"].encode(image)
+  j2k = dict(resolve("jpeg2000")[1])["40"].encode(image)
   assert j2k.startswith(b"\xff\x4f\xff\x51")  # raw J2K codestream: SOC + SIZ markers
-  webp = dict(codecs.resolve("webp")[1])["75"].encode(image)
+  webp = dict(resolve("webp")[1])["75"].encode(image)
   assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
-  heif = dict(codecs.resolve("hevc444")[1])["50"].encode(image)
+  heif = dict(resolve("hevc444")[1])["50"].encode(image)
   assert pillow_heif.open_heif(io.BytesIO(heif)).info["chroma"] == 444
 
 
@@ -57,53 +58,43 @@ def test_jpeg_default_is_pillow_default():
   image = smooth_image(48, 64)
   buffer = io.BytesIO()
   Image.fromarray(image).save(buffer, "JPEG", quality=75)
-  assert dict(codecs.resolve("jpeg420")[1])["75"].encode(image) == buffer.getvalue()
+  assert dict(resolve("jpeg420")[1])["75"].encode(image) == buffer.getvalue()
 
 
 def test_decode_rejects_other_format():
   image = smooth_image(48, 64)
-  webp = dict(codecs.resolve("webp")[1])["75"].encode(image)
+  webp = dict(resolve("webp")[1])["75"].encode(image)
   with pytest.raises(ValueError, match="expected a JPEG stream"):
-    dict(codecs.resolve("jpeg420")[1])["75"].decode(webp)
+    dict(resolve("jpeg420")[1])["75"].decode(webp)
 
 
 def test_library_versions():
-  versions = anchors.library_versions()
+  versions = anchors.library_versions("hevc444")
   for key in ("pillow", "libjpeg_turbo", "libwebp", "openjpeg", "libavif", "libheif", "x265"):
     assert versions[key] and versions[key] != "None", key
+  assert "libheif" not in anchors.library_versions("jpeg420")
 
 
-def test_resolve_external_and_unknown(monkeypatch):
+def test_pillow_heif_is_imported_only_for_heif_anchors():
+  code = ("import sys; from tfc_swin.eval import anchors, resolve, runner; "
+          "runner.environment_versions('jpeg420'); resolve.resolve('jpeg420'); "
+          "assert 'pillow_heif' not in sys.modules; anchors.anchor_points('hevc444'); "
+          "assert 'pillow_heif' in sys.modules")
+  subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_resolve_external_and_unknown():
   with pytest.raises(ValueError, match="cannot encode"):
-    codecs.resolve("external:results/vtm.csv")
-  monkeypatch.delattr(tfc_swin, "api", raising=False)
-  monkeypatch.setitem(sys.modules, "tfc_swin.api", None)  # makes the import fail
-  with pytest.raises(ValueError, match="jpeg420, jpeg444, webp, jpeg2000, avif, hevc444"):
-    codecs.resolve("no-such-codec")
-
-
-def install_fake_api(monkeypatch, api: types.ModuleType) -> None:
-  monkeypatch.setitem(sys.modules, "tfc_swin.api", api)
-  monkeypatch.setattr(tfc_swin, "api", api, raising=False)
-
-
-def test_resolve_adds_anchor_names_to_api_errors(monkeypatch):
-  api = types.ModuleType("tfc_swin.api")
-
-  def unknown(spec):
-    raise ValueError(f"unknown model {spec!r}")
-
-  api.learned_codec_points = unknown
-  install_fake_api(monkeypatch, api)
-  with pytest.raises(ValueError, match="unknown model 'x'; classical anchors: jpeg420"):
-    codecs.resolve("x")
+    resolve("external:results/vtm.csv")
+  with pytest.raises(ValueError, match="unknown model 'no-such-codec'.*; classical anchors: "
+                     "jpeg420, jpeg444, webp, jpeg2000, avif, hevc444"):
+    resolve("no-such-codec")
 
 
 def test_resolve_delegates_to_api(monkeypatch):
-  api = types.ModuleType("tfc_swin.api")
-  api.learned_codec_points = lambda spec: (f"family-{spec}", [("1", "codec")])
-  install_fake_api(monkeypatch, api)
-  assert codecs.resolve("swint-hyperprior") == ("family-swint-hyperprior", [("1", "codec")])
+  monkeypatch.setattr(api, "learned_codec_points",
+                      lambda spec: (f"family-{spec}", [("1", "codec")]))
+  assert resolve("swint-hyperprior") == ("family-swint-hyperprior", [("1", "codec")])
 
 
 def test_external_csv_import(tmp_path):

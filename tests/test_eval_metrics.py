@@ -27,6 +27,8 @@ def test_psnr_known_mse():
   mixed = image.copy()
   mixed[0, 0, 0] = 110  # one error of 10 over 60 values: MSE = 100 / 60
   assert metrics.psnr(image, mixed) == pytest.approx(10 * math.log10(255**2 * 60 / 100))
+  assert metrics.psnr_from_mse(100 / 60) == metrics.psnr(image, mixed)  # the trainer's PSNR
+  assert metrics.psnr_from_mse(0.0) == metrics.MAX_DB
 
 
 def test_psnr_identical_and_cap():

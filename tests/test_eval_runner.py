@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfc_swin import image_io
 from tfc_swin.eval import metrics, results, runner
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,26 +69,33 @@ def image_dir(tmp_path: Path) -> Path:
 
 
 def test_list_and_load_images(image_dir: Path):
-  paths = runner.list_images(image_dir)
+  paths = image_io.list_images(image_dir)
   assert [p.name for p in paths] == ["a.png", "b.png", "c.PNG"]
-  assert [p.name for p in runner.list_images(image_dir, limit=2)] == ["a.png", "b.png"]
-  gray = runner.load_image(image_dir / "a.png")
+  assert [p.name for p in image_io.list_images(image_dir, limit=2)] == ["a.png", "b.png"]
+  gray = image_io.read_rgb(image_dir / "a.png")
   assert gray.shape == (48, 64, 3) and np.array_equal(gray[..., 0], gray[..., 2])
-  rgba = runner.load_image(image_dir / "c.PNG")
+  rgba = image_io.read_rgb(image_dir / "c.PNG")
   assert rgba.shape == (40, 56, 3)
   assert np.array_equal(rgba, smooth_image(40, 56, 2))  # alpha dropped, colors untouched
 
 
-def test_load_image_rejects_16_bit(tmp_path: Path):
+def test_16_bit_images_are_read_as_8_bit(tmp_path: Path):
   path = tmp_path / "deep.png"
   Image.fromarray(np.full((12, 12), 40000, np.uint16)).save(path)
-  with pytest.raises(ValueError, match="8-bit"):
-    runner.load_image(path)
+  assert np.all(image_io.read_rgb(path) == 40000 >> 8)  # the upper byte, as the CLI codes it
+
+
+def test_image_names_must_be_unique(image_dir: Path, tmp_path: Path):
+  (image_dir / "sub").mkdir()
+  (image_dir / "sub" / "b.png").write_bytes((image_dir / "b.png").read_bytes())
+  with pytest.raises(ValueError, match="unique"):
+    runner.evaluate("fake", fake_points(), image_io.list_images(image_dir), tmp_path / "x.json",
+                    progress=False)
 
 
 def test_evaluate_schema_and_values(image_dir: Path, tmp_path: Path):
   output = tmp_path / "out" / "fake.json"
-  paths = runner.list_images(image_dir)
+  paths = image_io.list_images(image_dir)
   result = runner.evaluate("fake", fake_points(), paths, output, dataset="toy", progress=False)
   on_disk = json.loads(output.read_text())
   assert on_disk == result
@@ -99,7 +107,7 @@ def test_evaluate_schema_and_values(image_dir: Path, tmp_path: Path):
   assert result["qualities"] == ["32", "8", "2"]
   per_image = result["results"]["per_image"]
   assert len(per_image) == 9 and set(per_image[0]) == set(results.RECORD_FIELDS)
-  image = runner.load_image(image_dir / "b.png")
+  image = image_io.read_rgb(image_dir / "b.png")
   codec = QuantizingCodec(8)
   record = next(r for r in per_image if r["image"] == "b.png" and r["quality"] == "8")
   assert record["bpp"] == 8 * len(codec.encode(image)) / (48 * 64)
@@ -119,7 +127,7 @@ def test_evaluate_schema_and_values(image_dir: Path, tmp_path: Path):
 
 def test_evaluate_resumes_without_recomputing(image_dir: Path, tmp_path: Path):
   output = tmp_path / "fake.json"
-  paths = runner.list_images(image_dir)
+  paths = image_io.list_images(image_dir)
   runner.evaluate("fake", fake_points(), paths[:2], output, qualities=["32", "2"],
                   progress=False)
   points = fake_points()
@@ -134,7 +142,7 @@ def test_evaluate_resumes_without_recomputing(image_dir: Path, tmp_path: Path):
 
 def test_evaluate_remeasures_points_whose_codec_changed(image_dir: Path, tmp_path: Path):
   output = tmp_path / "fake.json"
-  paths = runner.list_images(image_dir)
+  paths = image_io.list_images(image_dir)
   first = runner.evaluate("fake", fake_points(), paths, output, progress=False)
   assert set(first["point_ids"]) == {"32", "8", "2"}
   points = fake_points()
@@ -151,7 +159,7 @@ def test_evaluate_remeasures_points_whose_codec_changed(image_dir: Path, tmp_pat
 
 def test_evaluate_resumes_from_checkpoint_after_crash(image_dir: Path, tmp_path: Path):
   output = tmp_path / "fake.json"
-  paths = runner.list_images(image_dir)
+  paths = image_io.list_images(image_dir)
   with pytest.raises(RuntimeError, match="simulated crash"):
     runner.evaluate("fake", fake_points(fail_on="56"), paths, output, progress=False)
   checkpoint = runner.checkpoint_path_for(output)
@@ -166,7 +174,7 @@ def test_evaluate_resumes_from_checkpoint_after_crash(image_dir: Path, tmp_path:
 
 def test_evaluate_refuses_other_codec_output(image_dir: Path, tmp_path: Path):
   output = tmp_path / "fake.json"
-  paths = runner.list_images(image_dir, limit=1)
+  paths = image_io.list_images(image_dir, limit=1)
   runner.evaluate("fake", fake_points(), paths, output, progress=False)
   with pytest.raises(ValueError, match="holds results of 'fake'"):
     runner.evaluate("other", fake_points(), paths, output, progress=False)
@@ -179,16 +187,17 @@ def test_evaluate_checks_decoded_shape(image_dir: Path, tmp_path: Path):
       return super().decode(data)[:-1]
 
   with pytest.raises(ValueError, match="decoded"):
-    runner.evaluate("crop", [("1", Cropping(4))], runner.list_images(image_dir, 1),
+    runner.evaluate("crop", [("1", Cropping(4))], image_io.list_images(image_dir, 1),
                     tmp_path / "crop.json", progress=False)
 
 
 def test_unknown_quality(image_dir: Path, tmp_path: Path):
   with pytest.raises(ValueError, match="unknown qualities"):
-    runner.evaluate("fake", fake_points(), runner.list_images(image_dir), tmp_path / "x.json",
+    runner.evaluate("fake", fake_points(), image_io.list_images(image_dir), tmp_path / "x.json",
                     qualities=["7"], progress=False)
 
 
+@pytest.mark.slow
 def test_evaluate_binary(image_dir: Path, tmp_path: Path):
   output = tmp_path / "res" / "jpeg420.json"
   command = [sys.executable, str(REPO / "experiments" / "evaluate.py"), "--codec", "jpeg420",

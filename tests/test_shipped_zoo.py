@@ -4,7 +4,6 @@ import pytest
 
 from tfc_swin import zoo
 from tfc_swin.eval.metrics import psnr
-from tests.conftest import smooth_image
 
 SHIPPED = [(name, quality) for name in zoo.models() for quality in zoo.qualities(name)]
 
@@ -15,13 +14,14 @@ def test_zoo_ships_a_default_model():
   assert default["quality"] in zoo.qualities()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,quality", SHIPPED, ids=[f"{n}-q{q}" for n, q in SHIPPED])
-def test_shipped_model_round_trips(name, quality):
+def test_shipped_model_round_trips(name, quality, make_image):
   _, records = zoo.version_records(name)
   record = records[str(quality)]
   assert {"lmbda", "steps", "kodak"} <= set(record), record.keys()
   coder = zoo.load(name, quality=quality)  # Verifies the sha256 of every file.
-  image = smooth_image(72, 88)
+  image = make_image(72, 88)
   data = coder.encode(image)
   decoded = coder.decode(data)
   assert decoded.shape == image.shape and decoded.dtype == np.uint8

@@ -1,4 +1,6 @@
-"""Training binary: data, resume after SIGKILL, init_from, tf.distribute on CPU, export/zoo."""
+"""Training: data pipeline and its memory bound, TrainConfig flags, resume after SIGKILL,
+--init_from, tf.distribute on CPU, TFDS."""
+import dataclasses
 import json
 import os
 import signal
@@ -6,29 +8,34 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
+import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 from PIL import Image
 
-from tfc_swin.training.data import center_crops, image_dataset, list_images, random_crop
-from tfc_swin.training.history import run_history, summarize, validation_curve
-from tfc_swin.training import TrainConfig, Trainer
+from tfc_swin.codecs import build_codec
+from tfc_swin.configs import get_config
+from tfc_swin.image_io import list_images
+from tfc_swin.profiling.complexity import peak_rss_growth
+from tfc_swin.training import (TrainConfig, Trainer, config, data, init_from, run_dir,
+                               warm_start)
 from tfc_swin.training import trainer as trainer_lib
-from tfc_swin.training.trainer import read_progress
-from tests.conftest import smooth_image
+from tfc_swin.training.history import run_history, summarize, validation_curve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = [sys.executable, os.path.join(ROOT, "experiments", "train.py")]
-ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
+def data_dir(tmp_path_factory, make_image):
   folder = tmp_path_factory.mktemp("train")
   for i, shape in enumerate([(80, 96), (100, 70), (40, 50)]):  # the last is below the patch
-    Image.fromarray(smooth_image(*shape, seed=i)).save(folder / f"im{i}.png")
-  Image.fromarray(smooth_image(70, 70, seed=9)).save(folder / "im3.jpg")
+    Image.fromarray(make_image(*shape, seed=i)).save(folder / f"im{i}.png")
+  Image.fromarray(make_image(70, 70, seed=9)).save(folder / "im3.jpg")
   return str(folder)
 
 
@@ -40,31 +47,65 @@ def train_args(data_dir, run_dir, model="conv-hyperprior-tiny", steps=4, *extra)
 
 def test_dataset_crops_and_small_images(data_dir):
   assert len(list_images(data_dir)) == 4
-  batch = next(iter(image_dataset(data_dir, 64, 3)))
+  batch = next(iter(data.image_dataset(data_dir, 64, 3)))
   assert batch.shape == (3, 64, 64, 3) and batch.dtype == tf.float32
-  assert random_crop(tf.zeros([10, 30, 3], tf.uint8), 64).shape == (64, 64, 3)
-  with pytest.raises(ValueError, match="no training images"):
+  assert data.random_crop(tf.zeros([10, 30, 3], tf.uint8), 64).shape == (64, 64, 3)
+  with pytest.raises(ValueError, match="no images"):
     list_images(os.path.join(data_dir, "nothing*.png"))
 
 
+def _next_batches(iterator, count: int) -> None:
+  for _ in range(count):
+    next(iterator)
+
+
+def _flat_images(folder, count: int, side: int) -> str:
+  folder.mkdir()
+  for i in range(count):  # flat PNGs: fast to write and to read
+    Image.new("RGB", (side, side), (4 * i, 100, 200)).save(folder / f"{i:02d}.png")
+  return str(folder)
+
+
+def test_pipeline_memory_is_bounded(tmp_path):
+  # 60 images of 1024x1024: 189 MB decoded, which a pipeline that caches images would keep
+  # (the one before the fix grew by about 3 MB per image). The streaming pipeline holds two
+  # images and some crops at a time: memory_bound, plus TensorFlow's own runtime.
+  side, count, batch = 1024, 60, 4
+  warm = data.image_dataset(_flat_images(tmp_path / "warm", 2, side), 64, batch, seed=0)
+  _next_batches(iter(warm), 10)  # TF's runtime, thread pools, tracing
+  folder = _flat_images(tmp_path / "big", count, side)
+
+  def every_image_twice():
+    iterator = iter(data.image_dataset(folder, 64, batch, seed=0))
+    _next_batches(iterator, 2 * count * data.CROPS_PER_IMAGE // batch)
+
+  _, growth, method = peak_rss_growth(every_image_twice)
+  if method != "VmHWM":
+    pytest.skip("needs a resettable peak RSS (Linux /proc/self/clear_refs)")
+  bound = data.memory_bound(64, batch, side * side, count)
+  assert bound < 30e6  # two 3 MB images in flight (4 copies each) and the crop buffers
+  assert growth < bound + 24e6 < count * side * side * 3 / 2, (growth, bound)
+
+
+@pytest.mark.slow
 def test_resume_after_sigkill(data_dir, tmp_path):
   run = tmp_path / "run"
   proc = subprocess.Popen(train_args(data_dir, run, "conv-hyperprior-tiny", 100000),
                           env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-  ckpt_dir = run / "checkpoints"
   deadline = time.time() + 240
-  while time.time() < deadline and not (ckpt_dir.exists() and tf.train.latest_checkpoint(
-      str(ckpt_dir)) and int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-")[-1]) >= 4):
+  while time.time() < deadline and not (run_dir.latest_checkpoint(str(run)) and
+                                        run_dir.checkpoint_step(
+                                            run_dir.latest_checkpoint(str(run))) >= 4):
     time.sleep(0.5)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  saved = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-")[-1])
+  saved = run_dir.checkpoint_step(run_dir.latest_checkpoint(str(run)))
   assert saved >= 4
   out = subprocess.run(train_args(data_dir, run, "conv-hyperprior-tiny", saved + 2), env=ENV,
                        capture_output=True, text=True, check=True).stderr
   assert f"resumed from" in out and f"at step {saved}" in out
   assert f"step {saved + 2}/{saved + 2}" in out
-  first, second = read_progress(str(run))["segments"]  # one per process, wall time each
+  first, second = run_dir.read_progress(str(run))["segments"]  # one per process, wall time each
   assert first["start_step"] == 0 and 0 < first["end_step"] <= saved
   assert (second["start_step"], second["end_step"]) == (saved, saved + 2)
   assert second["seconds"] > 0 and second["device"] == "CPU"
@@ -76,15 +117,16 @@ def test_resume_after_sigkill(data_dir, tmp_path):
     Trainer(other_lambda).restore_or_initialize()
 
 
+@pytest.mark.slow
 def test_validation_on_fixed_crops(data_dir, tmp_path):
-  crops = center_crops(data_dir, 64, 3)  # includes the 40x50 image, upscaled
+  crops = data.center_crops(data_dir, 64, 3)  # includes the 40x50 image, upscaled
   assert crops.shape == (3, 64, 64, 3) and float(tf.reduce_max(crops)) <= 255
   out = subprocess.run(train_args(data_dir, tmp_path / "v", "conv-hyperprior-tiny", 4,
                                   f"--eval_data={data_dir}", "--eval_every=2",
                                   "--eval_images=2", "--eval_size=64"),
                        env=ENV, capture_output=True, text=True, check=True).stderr
   assert "validation at step 2: psnr" in out and "(2 crops of 64)" in out
-  validations = read_progress(str(tmp_path / "v"))["validation"]
+  validations = run_dir.read_progress(str(tmp_path / "v"))["validation"]
   assert [v["step"] for v in validations] == [2, 4] and validations[0]["bpp"] > 0
   stages = run_history(str(tmp_path / "v"))
   curve = validation_curve([{"steps": 10, "validation": [{"step": 5, "psnr": 1, "bpp": 1}]}]
@@ -96,19 +138,21 @@ def test_validation_on_fixed_crops(data_dir, tmp_path):
   assert (tmp_path / "curves.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_init_from_hyperprior_run(data_dir, tmp_path):
   subprocess.run(train_args(data_dir, tmp_path / "hp", "swint-hyperprior-tiny", 2), env=ENV,
                  check=True, capture_output=True)
   out = subprocess.run(train_args(data_dir, tmp_path / "charm", "swint-charm-tiny", 2,
                                   f"--init_from={tmp_path / 'hp'}"),
                        env=ENV, capture_output=True, text=True, check=True).stderr
-  assert "initialized transforms from" in out
+  assert "initialized g_a, g_s, h_a, h_s, hyperprior from" in out  # ChARM starts fresh
   stages = run_history(str(tmp_path / "charm"))  # what the zoo manifest records
   assert [(s["run"], s["model"], s["steps"], s["tracked_steps"]) for s in stages] == [
       ("hp", "swint-hyperprior-tiny", 2, 2), ("charm", "swint-charm-tiny", 2, 2)]
   assert summarize(stages)["total_steps"] == 4 and summarize(stages)["untracked_steps"] == 0
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
   out = subprocess.run(train_args(data_dir, tmp_path / "m", "conv-hyperprior-tiny", 3,
                                   "--strategy=mirrored", "--logical_cpus=2"),
@@ -122,6 +166,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_strategy_two_local_workers(data_dir, tmp_path):
   workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
   procs = []
@@ -140,6 +185,7 @@ def test_multi_worker_strategy_two_local_workers(data_dir, tmp_path):
   assert not (tmp_path / "mw" / "worker1-tmp").exists()
 
 
+@pytest.mark.slow
 def test_nonfinite_steps_are_skipped_then_divergence_stops(tmp_path, monkeypatch):
   monkeypatch.setattr(trainer_lib, "MAX_NONFINITE_STEPS", 3)
   nan_batches = tf.data.Dataset.from_tensors(tf.fill([2, 64, 64, 3], float("nan"))).repeat()
@@ -151,3 +197,75 @@ def test_nonfinite_steps_are_skipped_then_divergence_stops(tmp_path, monkeypatch
     trainer.train(log=lambda _: None)
   assert trainer.codec.fingerprint() == before  # the NaN gradients never reached the weights
   assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is None
+
+
+def _fake_run(folder, codec) -> str:
+  """A run folder holding ``codec`` at step 2 (what the trainer writes)."""
+  run_dir.write_config(str(folder), {"model": codec.config.name, "lmbda": 0.01})
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=codec),
+                                       run_dir.checkpoint_dir(str(folder)), 1)
+  return manager.save(checkpoint_number=2)
+
+
+def _same(a: tf.Module, b: tf.Module) -> bool:
+  return all(np.array_equal(x.numpy(), y.numpy())
+             for x, y in zip(a.trainable_variables, b.trainable_variables))
+
+
+def test_init_from_forks_whole_models_and_keeps_transforms_across_priors(tmp_path):
+  tf.keras.utils.set_random_seed(1)
+  source = build_codec("conv-charm-tiny")
+  checkpoint = _fake_run(tmp_path / "charm", source)
+  tf.keras.utils.set_random_seed(2)
+  fork = build_codec("conv-charm-tiny")  # another lambda, same model (B.1): everything
+  assert init_from(fork, str(tmp_path / "charm")) == (checkpoint, tuple(fork.weight_view()))
+  assert all(_same(source.weight_view()[k], fork.weight_view()[k]) for k in fork.weight_view())
+  hyperprior = build_codec("conv-hyperprior-tiny")  # another prior: transforms + hyper prior
+  _, parts = init_from(hyperprior, str(tmp_path / "charm" / "checkpoints"))
+  assert parts == ("g_a", "g_s", "h_a", "h_s", "hyperprior")
+  assert _same(source.g_s, hyperprior.g_s) and _same(source.hyperprior, hyperprior.hyperprior)
+  tf.keras.utils.set_random_seed(3)
+  charm = build_codec("conv-charm-tiny")  # Hyperprior -> ChARM: the ChARM networks start fresh
+  fresh = [v.numpy() for v in charm.prior.trainable_variables]
+  init_from(charm, _fake_run(tmp_path / "hp", hyperprior))
+  assert _same(hyperprior.h_a, charm.h_a)
+  assert all(np.array_equal(a, v.numpy())
+             for a, v in zip(fresh, charm.prior.trainable_variables))
+  swin = types.SimpleNamespace(config=get_config("swint-charm-tiny"))
+  with pytest.raises(ValueError, match="other transforms"):
+    warm_start.shared_parts(swin, source)
+  with pytest.raises(ValueError, match="not a training run folder"):
+    init_from(charm, str(tmp_path))
+
+
+def test_train_flags_are_the_train_config_fields():
+  values = flags.FlagValues()
+  config.define_flags(values)
+  values(["train.py", "--model=m", "--lmbda=0.5", "--data=d", "--run_dir=r", "--steps=7",
+          "--lr_drop_step=5", "--lr_schedule=cosine", "--image_summary_every=3"])
+  assert config.from_flags(values) == TrainConfig(
+      model="m", lmbda=0.5, data="d", run_dir="r", steps=7, lr_drop_step=5,
+      lr_schedule="cosine", image_summary_every=3)
+  assert {f.name for f in dataclasses.fields(TrainConfig)} <= set(values)
+  with pytest.raises(flags.IllegalFlagValueError):
+    values["strategy"].parse("nope")
+
+
+def test_tfds_clic_builds_its_pipeline_up_to_the_download(monkeypatch, make_image):
+  tfds = pytest.importorskip("tensorflow_datasets")
+  calls = []
+
+  def download_and_prepare(builder, *args, **kwargs):
+    calls.append(builder.name)  # where the CLIC download would start
+    assert builder.info.features["image"].shape == (None, None, 3)
+
+  def as_dataset(builder, split, shuffle_files, decoders):
+    assert (split, shuffle_files) == ("train", True)
+    assert isinstance(decoders["image"], tfds.decode.SkipDecoding)  # decoded by image_io
+    png = tf.io.encode_png(make_image(70, 90))
+    return tf.data.Dataset.from_tensors({"image": png}).repeat(3)
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download_and_prepare)
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "as_dataset", as_dataset)
+  batch = next(iter(data.image_dataset("tfds:clic", 64, 2)))
+  assert calls == ["clic"] and batch.shape == (2, 64, 64, 3)

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfc_swin import cli, zoo
+from tfc_swin import api, cli, zoo
 from tfc_swin.codecs import build_codec
 from tfc_swin.coder import Coder
-from tfc_swin.training.trainer import init_transforms
-from tests.conftest import smooth_image
+from tfc_swin.training import init_from
+
+pytestmark = pytest.mark.slow  # SavedModel exports
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,9 @@ def zoo_root(tmp_path_factory):
     os.environ["TFC_SWIN_ZOO"] = old
 
 
-def test_saved_model_gives_byte_identical_files(zoo_root):
+def test_saved_model_gives_byte_identical_files(zoo_root, make_image):
   _, codecs = zoo_root
-  image = smooth_image(45, 70)
+  image = make_image(45, 70)
   in_memory = Coder.from_codec(codecs[2], "tiny/1/q2")
   loaded = zoo.load("tiny", quality=2)
   assert loaded.model_id == in_memory.model_id
@@ -75,10 +76,10 @@ def test_checksum_mismatch_is_detected(zoo_root):
     info.write_bytes(original)
 
 
-def test_cli_uses_zoo_default_and_named_quality(zoo_root, tmp_path, capsys):
+def test_cli_uses_zoo_default_and_named_quality(zoo_root, tmp_path, capsys, make_image):
   from PIL import Image
   src = tmp_path / "in.png"
-  Image.fromarray(smooth_image(30, 20)).save(src)
+  Image.fromarray(make_image(30, 20)).save(src)
   assert cli.main(["compress", str(src), str(tmp_path / "a.tfsw")]) == 0
   assert "tiny/1/q2" in capsys.readouterr().out
   assert cli.main(["compress", str(src), str(tmp_path / "b.tfsw"), "--model", "tiny",
@@ -106,7 +107,32 @@ def test_remove_version_keeps_the_default(zoo_root):
 def test_training_starts_from_a_zoo_savedmodel(zoo_root):
   root, codecs = zoo_root  # how a run resumes on a machine without the run's checkpoints
   fresh = build_codec("swint-charm-tiny")
-  init_transforms(fresh, str(root / "tiny" / "1" / "q1"))
-  for module in ("g_a", "g_s", "h_a", "h_s"):
-    for a, b in zip(getattr(codecs[1], module).weights, getattr(fresh, module).weights):
-      np.testing.assert_array_equal(a.numpy(), b.numpy())
+  _, parts = init_from(fresh, str(root / "tiny" / "1" / "q1"))
+  assert "prior" in parts  # same config: the whole model, ChARM networks included
+  for a, b in zip(codecs[1].trainable_variables, fresh.trainable_variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_zoo_location_override_and_missing_zoo(zoo_root, monkeypatch, tmp_path):
+  root, _ = zoo_root
+  assert zoo.root() == str(root)  # $TFC_SWIN_ZOO
+  monkeypatch.delenv(zoo.ZOO_ENV)
+  monkeypatch.setattr(zoo, "INSTALLED_ZOO", str(tmp_path / "site-packages" / "zoo_data"))
+  monkeypatch.setattr(zoo, "CHECKOUT_ZOO", str(tmp_path / "zoo"))
+  with pytest.raises(zoo.ZooError, match="no model zoo found .* set TFC_SWIN_ZOO"):
+    zoo.models()
+  (tmp_path / "zoo").mkdir()
+  assert zoo.root() == str(tmp_path / "zoo") and zoo.models() == []  # a checkout's zoo/
+  monkeypatch.setenv(zoo.ZOO_ENV, str(tmp_path / "nowhere"))
+  with pytest.raises(zoo.ZooError, match="nowhere: no such folder"):
+    zoo.models()
+
+
+def test_load_coder_cache_follows_the_zoo_folder(zoo_root, monkeypatch, tmp_path):
+  first = api.load_coder("tiny", 1)
+  assert api.load_coder("tiny", 1) is first
+  monkeypatch.setenv(zoo.ZOO_ENV, str(tmp_path))
+  tf.keras.utils.set_random_seed(7)
+  zoo.add_to_zoo(build_codec("swint-charm-tiny"), "tiny", "1", 1, {"lmbda": 0.01, "steps": 0})
+  other = api.load_coder("tiny", 1)
+  assert other.model_id.fingerprint != first.model_id.fingerprint

@@ -16,7 +16,15 @@ Layout (integers marked ``varint`` are unsigned LEB128; all others big-endian)::
     alpha        only for modes 2 and 3: varint length + zlib-compressed alpha plane
     crc32        4 bytes   CRC32 of everything before it
 
-Every malformed input raises :class:`BitstreamError` with a one-line message.
+:func:`unpack` checks everything that needs no model: magic, CRC, field ranges (names of at
+most :data:`MAX_NAME_BYTES` printable characters, sides in 1..:data:`MAX_SIDE`, an index
+checksum below 2^31 - 1, 1..255 non-empty strings, minimal varints) and that every length
+stays inside the file, so parsing costs O(file size). Checks against a model (string count,
+pixel limit, string sizes, scale indexes) are in :mod:`tfc_swin.coder`.
+
+Every problem raises a :class:`BitstreamError` subclass with a one-line message that names
+the cause: :class:`UnsupportedFileError`, :class:`CorruptFileError`, :class:`WrongModelError`,
+:class:`TooLargeError` or :class:`NumericsMismatchError`.
 """
 from __future__ import annotations
 
@@ -29,9 +37,52 @@ VERSION = 1
 COLOR_MODES = {"RGB": 0, "L": 1, "RGBA": 2, "LA": 3}
 _MODE_NAMES = {v: k for k, v in COLOR_MODES.items()}
 
+MAX_NAME_BYTES = 1024
+MAX_SIDE = 1 << 20  # pixels per side: keeps all shape arithmetic inside int32
+#: Default pixel limit of compress and decompress (:mod:`tfc_swin.coder`, CLI ``--max-pixels``),
+#: like Pillow's ``Image.MAX_IMAGE_PIXELS`` but lower: a learned decoder needs about 1 KB of
+#: memory per pixel where Pillow needs a few bytes. 16.8 Mpixels = 4096 x 4096.
+DEFAULT_MAX_PIXELS = 1 << 24
+CHECKSUM_MODULUS = 2 ** 31 - 1  # index checksums are reduced modulo this (codecs.index_checksum)
+_MAX_VARINT_BYTES = 10
+_CRC_BYTES = 4
+
 
 class BitstreamError(ValueError):
-  """A file that is not a valid tfc_swin bitstream, or not one for this model."""
+  """A file this decoder cannot decode; the subclasses name the cause."""
+
+
+class UnsupportedFileError(BitstreamError):
+  """Not a tfc_swin image file, or a format version this build does not read."""
+
+
+class CorruptFileError(BitstreamError):
+  """A damaged, truncated or crafted file: its fields or data are inconsistent."""
+
+
+class WrongModelError(BitstreamError):
+  """A valid file made by another model (config or weights differ)."""
+
+
+class TooLargeError(BitstreamError):
+  """An image above the pixel limit (or too large for the memory available)."""
+
+
+class NumericsMismatchError(BitstreamError):
+  """The decoder derives slightly different scale indexes than the encoder did (float
+  differences in h_s / ChARM between machines or builds); the file itself looks intact."""
+
+
+def corrupt(problem: str) -> CorruptFileError:
+  return CorruptFileError(f"file is corrupted ({problem})")
+
+
+def check_pixel_limit(height: int, width: int, max_pixels: int | None) -> None:
+  """Raises TooLargeError if height x width is above ``max_pixels`` (None: no limit)."""
+  if max_pixels is not None and height * width > max_pixels:
+    raise TooLargeError(
+        f"image is {width}x{height} = {height * width:,} pixels, above the pixel limit of "
+        f"{max_pixels:,} (raise it with --max-pixels / max_pixels= for files you trust)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +98,10 @@ class Header:
   @property
   def has_alpha(self) -> bool:
     return self.color_mode in ("RGBA", "LA")
+
+  @property
+  def pixels(self) -> int:
+    return self.height * self.width
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,49 +123,62 @@ def _varint(n: int) -> bytes:
 
 
 class _Reader:
+  """Reads fields from the bytes before the CRC; every read is bounds-checked."""
 
-  def __init__(self, data: bytes):
-    self.data, self.pos = data, 0
+  def __init__(self, data: bytes, end: int):
+    self.data, self.pos, self.end = data, 0, end
 
-  def take(self, n: int) -> bytes:
-    if self.pos + n > len(self.data):
-      raise BitstreamError("file is truncated")
+  def take(self, n: int, what: str) -> bytes:
+    if n > self.end - self.pos:
+      raise corrupt(f"{what} runs past the end of the file")
     chunk = self.data[self.pos:self.pos + n]
     self.pos += n
     return chunk
 
-  def varint(self) -> int:
-    value = shift = 0
-    while True:
-      byte = self.take(1)[0]
-      value |= (byte & 0x7F) << shift
+  def varint(self, what: str) -> int:
+    value = 0
+    for i in range(_MAX_VARINT_BYTES):
+      byte = self.take(1, what)[0]
+      value |= (byte & 0x7F) << (7 * i)
       if not byte & 0x80:
+        if byte == 0 and i > 0:
+          raise corrupt(f"bad {what} field")  # Not the minimal encoding.
         return value
-      shift += 7
-      if shift > 63:
-        raise BitstreamError("file is corrupted (bad length field)")
+    raise corrupt(f"bad {what} field")
 
-  def text(self) -> str:
+  def text(self, what: str) -> str:
+    n = self.varint(f"{what} length")
+    if n > MAX_NAME_BYTES:
+      raise corrupt(f"{what} longer than {MAX_NAME_BYTES} bytes")
     try:
-      return self.take(self.varint()).decode("utf-8")
+      text = self.take(n, what).decode("utf-8")
     except UnicodeDecodeError:
-      raise BitstreamError("file is corrupted (bad model name)") from None
+      raise corrupt(f"bad {what}") from None
+    if not text.isprintable():
+      raise corrupt(f"bad {what}")
+    return text
 
 
 def pack(stream: Bitstream) -> bytes:
-  """Serializes a bitstream to bytes."""
+  """Serializes a bitstream to bytes (ValueError for fields :func:`unpack` would refuse)."""
   h = stream.header
   fingerprint = bytes.fromhex(h.fingerprint)
   if len(fingerprint) != 8:
     raise ValueError("fingerprint must be 16 hex digits")
-  if not 0 < len(stream.strings) < 256:
-    raise ValueError("between 1 and 255 strings")
+  if not 0 < len(stream.strings) < 256 or not all(stream.strings):
+    raise ValueError("between 1 and 255 strings, none empty")
   if h.has_alpha != bool(stream.alpha):
     raise ValueError("alpha plane present iff the color mode has alpha")
+  if not (0 < h.height <= MAX_SIDE and 0 < h.width <= MAX_SIDE):
+    raise ValueError(f"image sides must be in 1..{MAX_SIDE}, got {h.width}x{h.height}")
+  if not 0 <= h.index_checksum < CHECKSUM_MODULUS:
+    raise ValueError(f"index checksum must be in [0, {CHECKSUM_MODULUS})")
   out = bytearray(MAGIC)
   out += struct.pack(">BB", VERSION, COLOR_MODES[h.color_mode])
   for text in (h.model, h.config):
     raw = text.encode("utf-8")
+    if len(raw) > MAX_NAME_BYTES or not text.isprintable():
+      raise ValueError(f"model/config names are printable, at most {MAX_NAME_BYTES} bytes")
     out += _varint(len(raw)) + raw
   out += fingerprint + _varint(h.height) + _varint(h.width)
   out += struct.pack(">IB", h.index_checksum, len(stream.strings))
@@ -123,29 +191,49 @@ def pack(stream: Bitstream) -> bytes:
 
 
 def unpack(data: bytes) -> Bitstream:
-  """Parses bytes written by :func:`pack`; raises BitstreamError on anything else."""
+  """Parses bytes written by :func:`pack`; raises a BitstreamError subclass on anything else."""
   if len(data) < len(MAGIC) or data[:len(MAGIC)] != MAGIC:
-    raise BitstreamError("not a tfc_swin file (bad magic bytes)")
-  r = _Reader(data)
-  r.take(len(MAGIC))
-  version, mode = struct.unpack(">BB", r.take(2))
+    raise UnsupportedFileError("not a tfc_swin file (bad magic bytes)")
+  if len(data) < len(MAGIC) + 2 + _CRC_BYTES:
+    raise CorruptFileError("file is truncated")
+  version, mode = data[len(MAGIC)], data[len(MAGIC) + 1]
+  crc_ok = struct.unpack(">I", data[-_CRC_BYTES:])[0] == zlib.crc32(data[:-_CRC_BYTES])
   if version != VERSION:
-    raise BitstreamError(f"unsupported format version {version} (this build reads {VERSION})")
-  if len(data) < 4 or struct.unpack(">I", data[-4:])[0] != zlib.crc32(data[:-4]):
-    raise BitstreamError("file is corrupted or truncated (checksum mismatch)")
+    if crc_ok:
+      raise UnsupportedFileError(
+          f"unsupported format version {version} (this build reads {VERSION})")
+    raise CorruptFileError(f"file is corrupted or truncated (checksum mismatch; version "
+                           f"byte {version}, this build reads version {VERSION})")
+  if not crc_ok:
+    raise CorruptFileError("file is corrupted or truncated (checksum mismatch)")
   if mode not in _MODE_NAMES:
-    raise BitstreamError(f"file is corrupted (unknown color mode {mode})")
-  model, config = r.text(), r.text()
-  fingerprint = r.take(8).hex()
-  height, width = r.varint(), r.varint()
-  index_checksum, count = struct.unpack(">IB", r.take(5))
-  strings = [r.take(r.varint()) for _ in range(count)]
+    raise corrupt(f"unknown color mode {mode}")
+  r = _Reader(data, len(data) - _CRC_BYTES)
+  r.pos = len(MAGIC) + 2
+  model, config = r.text("model name"), r.text("config name")
+  fingerprint = r.take(8, "fingerprint").hex()
+  height, width = r.varint("height"), r.varint("width")
+  if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+    raise corrupt(f"image size {width}x{height} outside 1..{MAX_SIDE} per side")
+  index_checksum, count = struct.unpack(">IB", r.take(5, "index checksum"))
+  if index_checksum >= CHECKSUM_MODULUS:
+    raise corrupt(f"index checksum {index_checksum} out of range")
+  if count == 0:
+    raise corrupt("no entropy-coded strings")
+  strings = []
+  for i in range(count):
+    s = r.take(r.varint(f"string {i} length"), f"string {i}")
+    if not s:
+      raise corrupt(f"entropy-coded string {i} is empty")
+    strings.append(s)
   header = Header(model, config, fingerprint, height, width, _MODE_NAMES[mode], index_checksum)
-  alpha = r.take(r.varint()) if header.has_alpha else b""
-  if r.pos != len(data) - 4:
-    raise BitstreamError("file is corrupted (trailing bytes)")
-  if height == 0 or width == 0:
-    raise BitstreamError("file is corrupted (empty image)")
+  alpha = b""
+  if header.has_alpha:
+    alpha = r.take(r.varint("alpha length"), "alpha plane")
+    if not alpha:
+      raise corrupt("alpha plane is empty")
+  if r.pos != r.end:
+    raise corrupt("trailing bytes")
   return Bitstream(header, strings, alpha)
 
 
@@ -154,10 +242,16 @@ def compress_alpha(alpha: bytes) -> bytes:
 
 
 def decompress_alpha(data: bytes, size: int) -> bytes:
+  """Inflates an alpha plane of exactly ``size`` bytes; never inflates more than size + 1."""
+  inflater = zlib.decompressobj()
   try:
-    alpha = zlib.decompress(data)
+    alpha = inflater.decompress(data, size + 1)
   except zlib.error:
-    raise BitstreamError("file is corrupted (bad alpha plane)") from None
-  if len(alpha) != size:
-    raise BitstreamError("file is corrupted (alpha plane has the wrong size)")
+    raise corrupt("bad alpha plane") from None
+  if len(alpha) > size:
+    raise corrupt(f"alpha plane inflates to more than the {size} bytes of the image")
+  if len(alpha) < size or not inflater.eof:
+    raise corrupt("alpha plane is cut short or has the wrong size")
+  if inflater.unused_data:
+    raise corrupt("alpha plane has trailing bytes")
   return alpha

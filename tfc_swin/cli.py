@@ -1,24 +1,43 @@
 """The ``tfc-swin`` command line (also ``python -m tfc_swin``).
 
     tfc-swin models [--zoo]                 registered configs / shipped zoo models
-    tfc-swin compress IN OUT [--model M] [--quality Q] [--force] [-v]
-    tfc-swin decompress IN OUT.png [--model M] [--force] [-v]
+    tfc-swin compress IN OUT [--model M] [--quality Q] [--max-pixels N] [--force] [-v]
+    tfc-swin decompress IN OUT.png [--model M] [--max-pixels N] [--force] [-v]
     tfc-swin info FILE                      header fields of a compressed file
     tfc-swin demo [--model M] [--quality Q] compress + decompress the bundled sample image
 
-Errors print one line ``tfc-swin: error: ...`` and exit with status 1.
+Errors that users cause (bad input files, a model that does not exist, an existing output,
+an image above the pixel limit) print one line ``tfc-swin: error: ...`` and exit with status
+1; anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import sys
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SAMPLE_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sample.png")
+
+
+class CliError(ValueError):
+  """A user error found by the command line itself (unknown model, unreadable input)."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+  """Exception classes that mean bad input rather than a bug (from the modules loaded)."""
+  errors: list[type[BaseException]] = [CliError, OSError]
+  for module, name in (("tfc_swin.bitstream", "BitstreamError"), ("tfc_swin.zoo", "ZooError"),
+                       ("tfc_swin.image_io", "ImageReadError"),
+                       ("tfc_swin.coder", "ModelLoadError")):
+    if module in sys.modules:
+      errors.append(getattr(sys.modules[module], name))
+  return tuple(errors)
 
 
 def _psnr(a, b) -> float:
@@ -28,10 +47,49 @@ def _psnr(a, b) -> float:
 
 
 def _coder(args):
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.api import load_coder  # pylint: disable=import-outside-toplevel
+  from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
+  spec = args.model
+  if not (spec is None or spec in zoo.models() or os.path.isdir(spec)
+          or spec in config_names()):
+    raise CliError(f"unknown model {spec!r}: not a zoo model ({', '.join(zoo.models()) or 'none'}"
+                   f"), a SavedModel folder, or a config name (see `tfc-swin models`)")
   t0 = time.perf_counter()
-  coder = load_coder(args.model, args.quality, args.version)
+  coder = load_coder(spec, args.quality, args.version)
   return coder, time.perf_counter() - t0
+
+
+def decode_time_limit(pixels: int) -> float:
+  """The default ``--timeout`` of decompress: 60 s plus 100 us per pixel (about 10x the decode
+  time of the zoo models on a busy 2-core machine)."""
+  return 60.0 + 1e-4 * pixels
+
+
+def _watchdog(seconds: float | None, what: str) -> threading.Timer | None:
+  """Ends the process with a one-line error if not cancelled within ``seconds``: TFC's range
+  decoder can loop forever on some crafted strings, and a running op cannot be interrupted."""
+  if not seconds:
+    return None
+
+  def give_up() -> None:
+    print(f"tfc-swin: error: {what} did not finish within {seconds:.0f} s: the file is "
+          "probably crafted (TFC's range decoder can loop forever on such data)",
+          file=sys.stderr, flush=True)
+    os._exit(1)  # pylint: disable=protected-access
+
+  timer = threading.Timer(seconds, give_up)
+  timer.daemon = True
+  timer.start()
+  return timer
+
+
+def _read_file(path: str) -> bytes:
+  try:
+    with open(path, "rb") as f:
+      return f.read()
+  except OSError as e:
+    raise CliError(f"{path}: {e.strerror}") from None
 
 
 def cmd_models(args) -> None:
@@ -87,11 +145,13 @@ def _list_zoo(zoo, markdown: bool) -> None:
 
 def cmd_compress(args) -> None:
   from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
+  from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
   rgb, mode, alpha = image_io.read_image(args.input)
   t_read = time.perf_counter() - t0
+  check_pixel_limit(*rgb.shape[:2], args.max_pixels)
   coder, t_load = _coder(args)
-  data = coder.compress_array(rgb, mode, alpha)
+  data = coder.compress_array(rgb, mode, alpha, max_pixels=args.max_pixels)
   t1 = time.perf_counter()
   image_io.write_bytes(args.output, data, force=args.force, protect=(args.input,))
   t_write = time.perf_counter() - t1
@@ -109,20 +169,24 @@ def cmd_compress(args) -> None:
 def cmd_decompress(args) -> None:
   from tfc_swin import bitstream, image_io  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
-  try:
-    with open(args.input, "rb") as f:
-      data = f.read()
-  except OSError as e:
-    raise ValueError(f"{args.input}: {e.strerror}") from None
+  data = _read_file(args.input)
   t_read = time.perf_counter() - t0
+  header = bitstream.unpack(data).header  # Cheap checks before loading any model.
+  bitstream.check_pixel_limit(header.height, header.width, args.max_pixels)
   if args.model is None:  # The file names its model; take it from the zoo if shipped there.
-    header = bitstream.unpack(data).header
     args.model, args.quality, args.version = _zoo_spec(header.model, header.config)
   coder, t_load = _coder(args)
-  rgb, header, alpha = coder.decompress_array(data)
+  limit = decode_time_limit(header.pixels) if args.timeout is None else args.timeout
+  watchdog = _watchdog(limit, "decoding")
+  try:
+    rgb, header, alpha = coder.decompress_array(data, max_pixels=args.max_pixels)
+  finally:
+    if watchdog:
+      watchdog.cancel()
   t1 = time.perf_counter()
-  image = image_io.merge_color_alpha(rgb, header.color_mode, alpha)
-  image_io.write_png(args.output, image, force=args.force, protect=(args.input,))
+  png = io.BytesIO()  # Encoded in memory: the output file exists for one write only.
+  image_io.merge_color_alpha(rgb, header.color_mode, alpha).save(png, format="PNG")
+  image_io.write_bytes(args.output, png.getvalue(), force=args.force, protect=(args.input,))
   t_write = time.perf_counter() - t1
   print(f"{args.input} -> {args.output}: {header.width}x{header.height} {header.color_mode}, "
         f"{8 * len(data) / (header.width * header.height):.4f} bpp ({coder.name})")
@@ -132,23 +196,23 @@ def cmd_decompress(args) -> None:
 
 
 def _zoo_spec(model: str, config: str):
-  """Maps a header's model name to (spec, quality, version) for :func:`load_coder`."""
+  """Maps a header's model name to (spec, quality, version) for :func:`load_coder`: only zoo
+  models and registered configs, never a path (the header comes from an untrusted file)."""
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
   parts = model.split("/")
-  if parts[0] == "untrained":
+  if parts[0] == "untrained" and config in config_names():
     return config, None, "latest"
-  if len(parts) == 3 and parts[2].startswith("q") and parts[2][1:].isdigit():
+  if (len(parts) == 3 and parts[0] in zoo.models() and parts[2].startswith("q")
+      and parts[2][1:].isdigit()):
     return parts[0], int(parts[2][1:]), parts[1]
-  raise ValueError(f"the file was made by model {model!r}, which is not in the zoo; "
-                   f"pass --model with that model's SavedModel folder")
+  raise CliError(f"the file was made by model {model!r}, which is not in the zoo; "
+                 f"pass --model with that model's SavedModel folder")
 
 
 def cmd_info(args) -> None:
   from tfc_swin import bitstream  # pylint: disable=import-outside-toplevel
-  try:
-    with open(args.input, "rb") as f:
-      data = f.read()
-  except OSError as e:
-    raise ValueError(f"{args.input}: {e.strerror}") from None
+  data = _read_file(args.input)
   stream = bitstream.unpack(data)
   h = stream.header
   print(f"file:           {args.input} ({len(data)} bytes, "
@@ -172,10 +236,10 @@ def cmd_demo(args) -> None:
           "expect a poor reconstruction.")
   rgb, _, _ = image_io.read_image(args.input)
   coder, t_load = _coder(args)
-  coder.compress_array(rgb)  # Warm-up (traces the graphs).
-  data = coder.compress_array(rgb)
+  coder.compress_array(rgb, max_pixels=args.max_pixels)  # Warm-up (traces the graphs).
+  data = coder.compress_array(rgb, max_pixels=args.max_pixels)
   t_enc = coder.timings
-  out, _, _ = coder.decompress_array(data)
+  out, _, _ = coder.decompress_array(data, max_pixels=args.max_pixels)
   t_dec = coder.timings
   h, w = rgb.shape[:2]
   print(f"model:   {coder.name} ({coder.description})")
@@ -191,7 +255,18 @@ def _print_times(times: dict[str, float]) -> None:
     print(f"  {k:14s} {1000 * v:9.1f} ms")
 
 
+def _pixel_limit(text: str) -> int | None:
+  try:
+    value = int(text.replace(",", "").replace("_", ""))
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"not a pixel count: {text!r}") from None
+  if value < 0:
+    raise argparse.ArgumentTypeError("the pixel limit cannot be negative")
+  return value or None
+
+
 def build_parser() -> argparse.ArgumentParser:
+  from tfc_swin.bitstream import DEFAULT_MAX_PIXELS  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser(prog="tfc-swin", description=__doc__.split("\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
 
@@ -201,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     else "; default: the zoo default"))
     p.add_argument("--quality", type=int, help="zoo quality (1 = lowest rate)")
     p.add_argument("--version", default="latest", help="zoo version (default latest)")
+    p.add_argument("--max-pixels", type=_pixel_limit, default=DEFAULT_MAX_PIXELS,
+                   metavar="N", help="refuse images of more than N pixels before any model "
+                   f"work (default {DEFAULT_MAX_PIXELS:,} = 4096x4096; 0 = no limit); "
+                   "decoding takes about 1 KB of memory per pixel")
 
   p = sub.add_parser("models", help="list configs, or shipped zoo models with --zoo")
   p.add_argument("--zoo", action="store_true", help="list the shipped zoo models")
@@ -216,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p, decompress=name == "decompress")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("-v", "--verbose", action="store_true", help="print per-stage times")
+    if name == "decompress":
+      p.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="give up decoding after this long (default 60 s + 100 us per "
+                     "pixel; 0 = never)")
     p.set_defaults(func=func)
   p = sub.add_parser("info", help="print a compressed file's header")
   p.add_argument("input")
@@ -231,8 +314,13 @@ def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   try:
     args.func(args)
-  except (ValueError, OSError, KeyError) as e:  # BitstreamError, ZooError, ImageReadError...
-    message = e.args[0] if isinstance(e, KeyError) and e.args else e
+  except KeyboardInterrupt:
+    print("tfc-swin: interrupted", file=sys.stderr)
+    return 130
+  except Exception as e:  # pylint: disable=broad-except
+    if not isinstance(e, _user_errors()):
+      raise  # A bug: keep the traceback.
+    message = " ".join(str(e).split()) or type(e).__name__
     print(f"tfc-swin: error: {message}", file=sys.stderr)
     return 1
   return 0

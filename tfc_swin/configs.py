@@ -346,7 +346,7 @@ _codec("ict-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, slice_transform="swin", ma
        "ICT sized for CPU training, 6 slices, at most 5 previous")
 _codec("aict-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, slice_transform="swin", max_support=5),
        "AICT sized for CPU training, 6 slices, at most 5 previous",
-       wrapper=ScaleAdaptation())
+       wrapper=ScaleAdaptation(processor_width=16))  # 32 would cost more than the codec.
 
 # Tiny: for tests and the untrained demo.
 _CONV_TINY = _conv((8, 8, 8, 12), (8, 8, 8))

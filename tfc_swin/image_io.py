@@ -1,4 +1,5 @@
-"""Reading and writing image files for the command line.
+"""Reading, listing and writing image files: the one image reader of the package (command line,
+evaluation, training data).
 
 Inputs: anything Pillow opens (PNG, JPEG, ...). Color handling:
 
@@ -8,9 +9,17 @@ Inputs: anything Pillow opens (PNG, JPEG, ...). Color handling:
 * An alpha channel (RGBA, LA) is kept losslessly: the color is coded by the model and the
   alpha plane is stored zlib-compressed beside it; a fully opaque alpha is dropped.
 * CMYK, YCbCr and other modes are converted to RGB.
+
+EXIF orientation is ignored. :func:`read_rgb` / :func:`decode_rgb` give the RGB part only
+(alpha dropped, not composited): what evaluation and training see.
 """
 from __future__ import annotations
 
+import glob
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -18,24 +27,53 @@ from PIL import Image, UnidentifiedImageError
 from tfc_swin.fileio import atomic_write
 
 Image.MAX_IMAGE_PIXELS = 1 << 30
+#: File name extensions (lower case) that :func:`list_images` picks up.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".webp")
 
 
 class ImageReadError(ValueError):
   """An input that is not a readable, non-empty image."""
 
 
-def read_image(path: str) -> tuple[np.ndarray, str, np.ndarray | None]:
-  """Returns (RGB uint8 HxWx3, color mode "RGB"/"L"/"RGBA"/"LA", alpha HxW or None)."""
+def read_image(path: str | BinaryIO) -> tuple[np.ndarray, str, np.ndarray | None]:
+  """Returns (RGB uint8 HxWx3, color mode "RGB"/"L"/"RGBA"/"LA", alpha HxW or None) of a file
+  (a path, or an open binary file)."""
+  name = path if isinstance(path, str) else "image data"
   try:
     with Image.open(path) as im:
       im.load()
       return split_color_alpha(im)
   except FileNotFoundError:
-    raise ImageReadError(f"{path}: no such file") from None
+    raise ImageReadError(f"{name}: no such file") from None
   except IsADirectoryError:
-    raise ImageReadError(f"{path}: is a directory") from None
+    raise ImageReadError(f"{name}: is a directory") from None
   except (UnidentifiedImageError, OSError, SyntaxError) as e:
-    raise ImageReadError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+    raise ImageReadError(f"{name}: not a readable image ({e.__class__.__name__})") from None
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+  """The RGB uint8 (H, W, 3) array of an image file (alpha dropped, grayscale replicated)."""
+  return read_image(str(path))[0]
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+  """:func:`read_rgb` of an encoded image held in memory (e.g. a TFDS ``image`` feature)."""
+  return read_image(io.BytesIO(data))[0]
+
+
+def list_images(source: str | Path, limit: int | None = None) -> list[Path]:
+  """Image files (by :data:`IMAGE_EXTENSIONS`, any case) under a folder, recursively, or
+  matching a glob; sorted by path, the first ``limit`` if given."""
+  source = str(source)
+  if os.path.isdir(source):
+    found = [os.path.join(d, f) for d, _, names in os.walk(source) for f in names]
+  else:
+    found = glob.glob(source, recursive=True)
+  paths = sorted(Path(f) for f in found if f.lower().endswith(IMAGE_EXTENSIONS))
+  if not paths:
+    kinds = "/".join(e[1:] for e in IMAGE_EXTENSIONS)
+    raise ValueError(f"no images ({kinds}) in or matching {source!r}")
+  return paths[:limit]
 
 
 def split_color_alpha(im: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]:

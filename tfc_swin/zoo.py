@@ -4,6 +4,10 @@
 training steps and data, TF/TFC versions, measured Kodak results, and the sha256 of every
 file (verified on load). ``zoo/zoo.json`` names the default model and quality.
 
+Where the zoo is (:func:`root`): ``$TFC_SWIN_ZOO`` if set; else the copy installed with the
+package (``pip install .`` ships zoo/ as ``tfc_swin/zoo_data``, see setup.py); else zoo/ of
+the source checkout the package runs from (editable install).
+
     coder = tfc_swin.zoo.load("conv-hyperprior-cpu", quality=2)
     data = coder.compress_array(image)
 """
@@ -29,10 +33,27 @@ class ZooError(ValueError):
   """A missing model/quality/version, or zoo files that fail their checksum."""
 
 
+ZOO_ENV = "TFC_SWIN_ZOO"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+INSTALLED_ZOO = os.path.join(_PACKAGE, "zoo_data")
+CHECKOUT_ZOO = os.path.join(os.path.dirname(_PACKAGE), "zoo")
+
+
+def find_root() -> str | None:
+  """The zoo folder (see the module docstring), or None when there is none."""
+  configured = os.environ.get(ZOO_ENV)
+  if configured:
+    return configured
+  return next((f for f in (INSTALLED_ZOO, CHECKOUT_ZOO) if os.path.isdir(f)), None)
+
+
 def root() -> str:
-  """The zoo folder: $TFC_SWIN_ZOO, else ``zoo/`` beside the package."""
-  return os.environ.get("TFC_SWIN_ZOO") or os.path.join(
-      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo")
+  """The zoo folder; a ZooError saying where it was looked for when there is none."""
+  found = find_root()
+  if found is None:
+    raise ZooError(f"no model zoo found (looked in {INSTALLED_ZOO} and {CHECKOUT_ZOO}); set "
+                   f"{ZOO_ENV} to a zoo folder, e.g. the zoo/ of a tfc_swin source checkout")
+  return found
 
 
 def _read_json(path: str) -> dict:
@@ -47,7 +68,7 @@ def models() -> list[str]:
   """Names of the models shipped in the zoo."""
   base = root()
   if not os.path.isdir(base):
-    return []
+    raise ZooError(f"{ZOO_ENV}={base}: no such folder")
   return sorted(d for d in os.listdir(base)
                 if os.path.exists(os.path.join(base, d, "manifest.json")))
 
@@ -142,8 +163,7 @@ def export_codec(codec: ImageCodec, path: str, name: str, description: str = "")
   tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
   try:
     with _without_keras_traces():
-      tf.saved_model.save(codec, tmp, signatures={"compress": codec.compress,
-                                                  "decompress": codec.decompress})
+      tf.saved_model.save(codec.serving_module(), tmp, signatures=codec.coding_functions())
     info = {"name": name, "config": codec.config.name, "fingerprint": coder.model_id.fingerprint,
             "description": description, "codec_config": codec.config.to_dict()}
     with open(os.path.join(tmp, MODEL_INFO_FILE), "w") as f:

@@ -3,7 +3,10 @@ from tfc_swin.codecs.build import build_codec, restore_codec
 from tfc_swin.codecs.image import (MODEL_INFO_FILE, PAD_MULTIPLE, ImageCodec, index_checksum,
                                    pad_to_multiple, round_up)
 from tfc_swin.codecs.wrappers import WRAPPERS
+from tfc_swin.codecs import scale_adaptive  # noqa: F401  (registers the AICT wrapper)
+from tfc_swin.codecs.video import build_video_codec
 from tfc_swin.priors import NotPreparedError
 
 __all__ = ["MODEL_INFO_FILE", "NotPreparedError", "PAD_MULTIPLE", "WRAPPERS", "ImageCodec",
-           "build_codec", "index_checksum", "pad_to_multiple", "restore_codec", "round_up"]
+           "build_codec", "build_video_codec", "index_checksum", "pad_to_multiple",
+           "restore_codec", "round_up"]

@@ -1,8 +1,9 @@
-"""Evaluation instruments: metrics, classical anchors, RD runner, BD-rate and plots.
+"""Evaluation instruments: metrics, classical anchors, RD runner, BD-rate, plots and tables.
 
-Modules: ``codecs`` (codec protocol, spec resolution), ``anchors`` (JPEG, WebP,
-JPEG 2000, AVIF, HEVC 4:4:4 via Pillow / pillow-heif), ``metrics`` (PSNR,
-MS-SSIM, bpp), ``runner`` (RD evaluation with resume), ``results`` (JSON/CSV
-schema, external imports), ``bdrate`` (paper App. C BD-rate, BD-PSNR) and
-``plots`` (RD / rate-saving PNGs, BD-rate tables). See docs/evaluation.md.
+Modules: ``protocol`` (the codec protocol), ``resolve`` (codec spec -> points), ``anchors``
+(JPEG, WebP, JPEG 2000, AVIF, HEVC 4:4:4 via Pillow / pillow-heif), ``metrics`` (PSNR,
+MS-SSIM, bpp), ``runner`` (RD evaluation with resume), ``results`` (JSON/CSV schema, external
+imports), ``bdrate`` (paper App. C BD-rate, BD-PSNR), ``plots`` (RD / rate-saving PNGs,
+BD-rate tables) and ``tables`` (markdown tables). Model profiling is :mod:`tfc_swin.profiling`.
+See docs/evaluation.md.
 """

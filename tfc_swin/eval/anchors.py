@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, features
 
-from tfc_swin.eval.codecs import CodecPoints
+from tfc_swin.eval.protocol import CodecPoints
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 75, 90, 95)
 WEBP_QUALITIES = (0, 5, 10, 20, 40, 60, 75, 85, 90, 95)
@@ -30,6 +30,8 @@ HEVC_QUALITIES = (10, 20, 26, 32, 38, 44, 50, 56, 62, 70)
 HEVC_ENCODER_PARAMS = {"preset": "veryslow", "tune": "ssim"}
 
 ANCHOR_NAMES = ("jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "hevc444")
+#: Anchors coded by pillow-heif (imported only when one of them runs).
+HEIF_ANCHORS = ("hevc444",)
 
 
 def _package_version(name: str) -> str:
@@ -61,12 +63,10 @@ def _avif_codec_versions() -> str:
   return str(_avif.codec_versions())
 
 
-def library_versions() -> dict[str, str]:
-  """Versions of the image libraries behind the anchors, detected at runtime."""
-  import pillow_heif
-
-  heif_info = pillow_heif.libheif_info()
-  return {
+def library_versions(family: str = "") -> dict[str, str]:
+  """Versions of the image libraries behind the anchors, detected at runtime; those of
+  pillow-heif (libheif, x265, libde265) only for a HEIF anchor ``family``."""
+  versions = {
     "python": platform.python_version(),
     "numpy": np.__version__,
     "pillow": Image.__version__,
@@ -76,10 +76,19 @@ def library_versions() -> dict[str, str]:
     "openjpeg": str(features.version("jpg_2000")),
     "libavif": str(features.version("avif")),
     "avif_codecs": _avif_codec_versions(),
+  }
+  return versions | (_heif_versions() if family in HEIF_ANCHORS else {})
+
+
+def _heif_versions() -> dict[str, str]:
+  import pillow_heif
+
+  info = pillow_heif.libheif_info()
+  return {
     "pillow_heif": pillow_heif.__version__,
-    "libheif": str(heif_info.get("libheif")),
-    "x265": str(heif_info.get("encoders", {}).get("x265")),
-    "libde265": str(heif_info.get("decoders", {}).get("libde265")),
+    "libheif": str(info.get("libheif")),
+    "x265": str(info.get("encoders", {}).get("x265")),
+    "libde265": str(info.get("decoders", {}).get("libde265")),
   }
 
 

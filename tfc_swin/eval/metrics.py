@@ -54,7 +54,11 @@ def mse(original: np.ndarray, reconstruction: np.ndarray) -> float:
 
 def psnr(original: np.ndarray, reconstruction: np.ndarray) -> float:
   """RGB PSNR in dB with peak 255, capped at ``MAX_DB``."""
-  error = mse(original, reconstruction)
+  return psnr_from_mse(mse(original, reconstruction))
+
+
+def psnr_from_mse(error: float) -> float:
+  """PSNR in dB of a mean squared error on the [0, 255] scale, capped at ``MAX_DB``."""
   if error == 0.0:
     return MAX_DB
   return _to_db(255.0**2 / error)

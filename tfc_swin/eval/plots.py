@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from tfc_swin.eval import bdrate
+from tfc_swin.eval.tables import markdown_table
 
 AXIS_LABELS = {"psnr": "PSNR (RGB) [dB]", "ms_ssim_db": "MS-SSIM [dB]"}
 
@@ -125,6 +126,19 @@ def plot_rate_savings(anchor: dict[str, Any], results_list: Sequence[dict[str, A
   return _save(figure, path)
 
 
+def _bd_rate_cell(anchor: dict[str, Any], results: dict[str, Any], metric: str,
+                  skip_nonoverlapping: bool) -> str:
+  try:
+    delta = bdrate.bd_rate_results(anchor, results, metric,
+                                   skip_nonoverlapping=skip_nonoverlapping)
+  except ValueError as error:  # e.g. a single rate point: the plots still show it
+    return f"n/a ({str(error).rsplit(': ', 1)[-1]})"
+  cell = f"{delta.mean:.2f}%"
+  if delta.skipped:
+    cell += f" ({len(delta.skipped)}/{len(delta.skipped) + len(delta.per_image)} skipped)"
+  return cell
+
+
 def bd_rate_table(results_list: Sequence[dict[str, Any]], anchor_name: str,
                   metric: str = "psnr", skip_nonoverlapping: bool = False) -> str:
   """Markdown table of per-image-averaged BD-rates vs ``anchor_name``.
@@ -137,28 +151,13 @@ def bd_rate_table(results_list: Sequence[dict[str, Any]], anchor_name: str,
   if not anchors:
     raise ValueError(f"anchor {anchor_name!r} is not among the results")
   codecs = list(dict.fromkeys(r["name"] for r in results_list if r["name"] != anchor_name))
-  cells: dict[tuple[str, str], str] = {}
-  for results in results_list:
-    anchor = anchors.get(results["dataset"])
-    if results["name"] == anchor_name or anchor is None:
-      continue
-    try:
-      delta = bdrate.bd_rate_results(anchor, results, metric,
-                                     skip_nonoverlapping=skip_nonoverlapping)
-    except ValueError as error:  # e.g. a single rate point: the plots still show it
-      cells[(results["name"], results["dataset"])] = f"n/a ({str(error).rsplit(': ', 1)[-1]})"
-      continue
-    cell = f"{delta.mean:.2f}%"
-    if delta.skipped:
-      cell += f" ({len(delta.skipped)}/{len(delta.skipped) + len(delta.per_image)} skipped)"
-    cells[(results["name"], results["dataset"])] = cell
+  cells = {(r["name"], r["dataset"]): _bd_rate_cell(anchors[r["dataset"]], r, metric,
+                                                    skip_nonoverlapping)
+           for r in results_list if r["name"] != anchor_name and r["dataset"] in anchors}
   lo, hi = bdrate.default_range(metric)
   window = "" if math.isinf(lo) else f", {metric} window [{lo:g}, {hi:g}]"
-  lines = [f"BD-rate relative to {anchor_name} ({metric}{window}; per image, then averaged; "
-           "smaller is better)", "",
-           "| Codec | " + " | ".join(datasets) + " |",
-           "|---|" + "---:|" * len(datasets)]
-  for codec in codecs:
-    lines.append(f"| {codec} | " + " | ".join(cells.get((codec, d), "") for d in datasets)
-                 + " |")
-  return "\n".join(lines) + "\n"
+  title = (f"BD-rate relative to {anchor_name} ({metric}{window}; per image, then averaged; "
+           "smaller is better)")
+  rows = [[codec] + [cells.get((codec, d), "") for d in datasets] for codec in codecs]
+  table = markdown_table(["Codec"] + datasets, rows, [False] + [True] * len(datasets))
+  return f"{title}\n\n{table}\n"

@@ -17,38 +17,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-from PIL import Image
 
-from tfc_swin.eval import metrics, results
-from tfc_swin.eval.codecs import Codec, CodecPoints
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".webp")
-# Pillow modes that convert("RGB") maps losslessly from 8-bit data.
-_EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr")
-
-
-def list_images(folder: str | Path, limit: int | None = None) -> list[Path]:
-  """Image files of a folder (by extension, case-insensitive), sorted by name."""
-  folder = Path(folder)
-  if not folder.is_dir():
-    raise FileNotFoundError(f"image folder not found: {folder}")
-  paths = sorted(p for p in folder.iterdir()
-                 if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-  if not paths:
-    raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
-  return paths[:limit] if limit is not None else paths
-
-
-def load_image(path: str | Path) -> np.ndarray:
-  """Reads an 8-bit image as HxWx3 uint8 RGB.
-
-  Grayscale is replicated to three channels, alpha is dropped (not composited),
-  palette images are expanded. EXIF orientation is ignored.
-  """
-  with Image.open(path) as image:
-    if image.mode not in _EIGHT_BIT_MODES:
-      raise ValueError(f"{path}: unsupported image mode {image.mode!r} (8-bit images only)")
-    return np.asarray(image.convert("RGB"))
+from tfc_swin import image_io
+from tfc_swin.eval import anchors, metrics, results
+from tfc_swin.eval.protocol import Codec, CodecPoints
 
 
 def checkpoint_path_for(output: str | Path) -> Path:
@@ -57,11 +29,9 @@ def checkpoint_path_for(output: str | Path) -> Path:
   return output.with_name(f"{output.stem}.partial.json")
 
 
-def environment_versions() -> dict[str, str]:
-  """Library versions recorded in every results file."""
-  from tfc_swin.eval import anchors
-
-  versions = anchors.library_versions()
+def environment_versions(family: str = "") -> dict[str, str]:
+  """Library versions recorded in every results file (see :func:`anchors.library_versions`)."""
+  versions = anchors.library_versions(family)
   for package in ("scipy", "tensorflow", "tensorflow-compression"):
     try:
       versions[package.replace("-", "_")] = importlib.metadata.version(package)
@@ -167,13 +137,18 @@ def select_points(points: CodecPoints, qualities: Sequence[str] | None) -> Codec
 def evaluate(name: str, points: CodecPoints, image_paths: Sequence[Path], output: str | Path,
              *, qualities: Sequence[str] | None = None, dataset: str = "",
              progress: bool = True) -> dict[str, Any]:
-  """Evaluates a codec family, writes ``output`` JSON + CSV and returns the results."""
+  """Evaluates a codec family, writes ``output`` JSON + CSV and returns the results.
+
+  Images are read with :func:`tfc_swin.image_io.read_rgb` and recorded by file name, which
+  must be unique."""
+  if len({p.name for p in image_paths}) < len(image_paths):
+    raise ValueError("image file names must be unique (results are recorded by name)")
   output = Path(output)
   checkpoint = checkpoint_path_for(output)
   selected = select_points(points, qualities)
   order = [label for label, _ in points]
   description = family_description(selected)
-  versions = environment_versions()
+  versions = environment_versions(name)
   ids = {label: point_id(codec) for label, codec in points}
   done: dict[tuple[str, str], dict[str, Any]] = {}
   for path in (output, checkpoint):
@@ -188,7 +163,7 @@ def evaluate(name: str, points: CodecPoints, image_paths: Sequence[Path], output
   todo = [(p, pending) for p, pending in todo if pending]
   bar = ProgressBar(sum(len(pending) for _, pending in todo)) if progress and todo else None
   for path, pending in todo:
-    image = load_image(path)
+    image = image_io.read_rgb(path)
     for quality, codec in pending:
       done[(path.name, quality)] = {"image": path.name, "quality": quality,
                                     **measure(codec, image)}

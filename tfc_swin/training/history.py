@@ -13,15 +13,11 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfc_swin.training.trainer import read_progress
+from tfc_swin.training import run_dir as runs
 
 _STAGE_KEYS = ("model", "lmbda", "learning_rate", "patch_size", "batch_size", "data")
 _SCHEDULE_KEYS = ("start_step", "end_step", "learning_rate", "final_learning_rate",
                   "lr_drop_step")
-
-
-def _checkpoint_step(path: str) -> int:
-  return int(path.rsplit("-", 1)[1])
 
 
 def _saved_model_history(path: str) -> list[dict[str, Any]]:
@@ -47,13 +43,12 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
   stage), seconds and tracked_steps (from progress.json; runs older than it have none), the
   learning-rate schedule of each resumed segment and the validation points (``--eval_data``).
   """
-  with open(os.path.join(run_dir, "train_config.json")) as f:
-    config = json.load(f)
-  checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+  config = runs.read_config(run_dir)
+  checkpoint = checkpoint or runs.latest_checkpoint(run_dir)
   if not checkpoint:
     raise ValueError(f"{run_dir}: no checkpoint")
-  steps = _checkpoint_step(checkpoint)
-  progress = read_progress(run_dir)
+  steps = runs.checkpoint_step(checkpoint)
+  progress = runs.read_progress(run_dir)
   segments = [s for s in progress["segments"] if s["end_step"] > s["start_step"] < steps]
   done = [min(s["end_step"], steps) - s["start_step"] for s in segments]
   seconds = [s["seconds"] * d / (s["end_step"] - s["start_step"]) for s, d in zip(segments, done)]
@@ -71,7 +66,7 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
   source = progress.get("init_checkpoint", "")
   if tf.saved_model.contains_saved_model(parent):
     earlier = _saved_model_history(parent)
-  elif os.path.exists(os.path.join(parent, "train_config.json")):
+  elif runs.is_run(parent):
     earlier = run_history(parent, source or None)
   else:
     earlier = [{"run": parent, "steps": None}]

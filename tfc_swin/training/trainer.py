@@ -8,7 +8,6 @@ the last steps.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -16,52 +15,20 @@ import shutil
 import signal
 import sys
 import time
-from typing import Optional
 
 import tensorflow as tf
 
-from tfc_swin import fileio
-from tfc_swin.codecs import ImageCodec, build_codec
+from tfc_swin.codecs import build_codec
 from tfc_swin.configs import get_config
+from tfc_swin.eval.metrics import psnr_from_mse
+from tfc_swin.training import run_dir
+from tfc_swin.training.config import TrainConfig
 from tfc_swin.training.data import center_crops, image_dataset
+from tfc_swin.training.warm_start import init_from
 
 PIXELS_PER_RATE_UNIT = 256 * 256
-PROGRESS_FILE = "progress.json"
 MAX_NONFINITE_STEPS = 50  # consecutive skipped steps before a run is declared diverged
 RESUME_LOCKED = ("model", "lmbda")  # a resumed run must keep these (train_config.json)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-  """Everything a training run needs; stored as ``train_config.json`` in the run folder."""
-  model: str
-  lmbda: float
-  data: str
-  run_dir: str
-  steps: int = 2_000_000
-  patch_size: int = 256
-  batch_size: int = 8
-  learning_rate: float = 1e-4
-  final_learning_rate: float = 1e-5
-  lr_drop_step: Optional[int] = None  # default: 90% of steps (1.8M of 2M in the paper)
-  lr_schedule: str = "step"  # "step" (paper B.1) or "cosine" (warm-up, cosine decay)
-  warmup_steps: int = 0  # linear warm-up from 0 (both schedules)
-  clip_norm: float = 0.0  # global gradient-norm clipping; 0: off (the paper does not clip)
-  max_minutes: float = 0.0  # 0: no time budget
-  init_from: str = ""
-  strategy: str = "default"
-  checkpoint_every: int = 500
-  log_every: int = 50
-  image_summary_every: int = 1000
-  eval_data: str = ""  # folder/glob of validation images; empty: no validation
-  eval_every: int = 1000
-  eval_images: int = 8
-  eval_size: int = 256
-  seed: int = 0
-
-  @property
-  def drop_step(self) -> int:
-    return self.lr_drop_step if self.lr_drop_step is not None else int(0.9 * self.steps)
 
 
 class LearningRate(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -113,27 +80,6 @@ def rd_loss(out: dict[str, tf.Tensor], lmbda: float) -> tf.Tensor:
   return out["mse"] + lmbda * out["bpp"] * PIXELS_PER_RATE_UNIT
 
 
-def transform_checkpoint(codec: ImageCodec) -> tf.train.Checkpoint:
-  """Checkpoint view of the parts shared by all families: transforms and hyper prior."""
-  return tf.train.Checkpoint(g_a=codec.g_a, g_s=codec.g_s, h_a=codec.h_a, h_s=codec.h_s,
-                             hyperprior=codec.hyperprior)
-
-
-def init_transforms(codec: ImageCodec, source: str) -> str:
-  """Loads g_a, g_s, h_a, h_s and the hyper prior from a training run folder, a checkpoint
-  prefix, or an exported SavedModel (B.1: SwinT-ChARM starts from SwinT-Hyperprior).
-
-  Returns the checkpoint or SavedModel actually read."""
-  if tf.saved_model.contains_saved_model(source):
-    path, view = os.path.join(source, "variables", "variables"), transform_checkpoint(codec)
-  else:
-    path = tf.train.latest_checkpoint(os.path.join(source, "checkpoints")) or \
-        tf.train.latest_checkpoint(source) or source
-    view = tf.train.Checkpoint(model=transform_checkpoint(codec))
-  view.read(path).assert_existing_objects_matched().expect_partial()
-  return source if tf.saved_model.contains_saved_model(source) else path
-
-
 class SkippingAdam(tf.keras.optimizers.Adam):
   """Adam whose update leaves weights and moments untouched while ``skip`` (a boolean tensor
   set around ``apply_gradients``) is true; the caller also takes back the step count."""
@@ -168,7 +114,7 @@ class Trainer:
       self.optimizer = SkippingAdam(self.learning_rate)
       self.optimizer.build(self.codec.trainable_variables)
     self.checkpoint = tf.train.Checkpoint(model=self.codec, optimizer=self.optimizer)
-    ckpt_dir = os.path.join(config.run_dir, "checkpoints")
+    ckpt_dir = run_dir.checkpoint_dir(config.run_dir)
     if not self.is_chief:  # Other workers write throw-away copies (tf.distribute convention).
       ckpt_dir = os.path.join(config.run_dir, f"worker{self.task_id}-tmp")
     self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
@@ -196,17 +142,15 @@ class Trainer:
       self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
     if self.config.init_from:
-      self._init_checkpoint = init_transforms(self.codec, self.config.init_from)
-      return f"initialized transforms from {self._init_checkpoint}"
+      self._init_checkpoint, parts = init_from(self.codec, self.config.init_from)
+      return f"initialized {', '.join(parts)} from {self._init_checkpoint}"
     return "started from scratch"
 
   def _check_resume_config(self) -> None:
     """A run resumes with the model and lambda it started with (other flags may change)."""
-    path = os.path.join(self.config.run_dir, "train_config.json")
-    if not os.path.exists(path):
+    if not run_dir.is_run(self.config.run_dir):
       return
-    with open(path) as f:
-      stored = json.load(f)
+    stored = run_dir.read_config(self.config.run_dir)
     for key in RESUME_LOCKED:
       if stored.get(key) != getattr(self.config, key):
         raise ValueError(
@@ -256,12 +200,12 @@ class Trainer:
       return
     segment = self._progress["segments"][-1]
     segment["end_step"], segment["seconds"] = self.step, round(time.time() - self._t0, 1)
-    fileio.write_json(os.path.join(self.config.run_dir, PROGRESS_FILE), self._progress)
+    run_dir.write_progress(self.config.run_dir, self._progress)
 
   def _start_segment(self) -> None:
     """Opens this process's entry in ``progress.json`` (steps and wall time per segment)."""
     self._t0 = time.time()
-    self._progress = read_progress(self.config.run_dir)
+    self._progress = run_dir.read_progress(self.config.run_dir)
     if self._init_checkpoint:
       self._progress["init_checkpoint"] = self._init_checkpoint
     self._progress["segments"].append({
@@ -281,7 +225,7 @@ class Trainer:
     log(self.restore_or_initialize())
     if self.is_chief:
       os.makedirs(cfg.run_dir, exist_ok=True)
-      fileio.write_json(os.path.join(cfg.run_dir, "train_config.json"), dataclasses.asdict(cfg))
+      run_dir.write_config(cfg.run_dir, dataclasses.asdict(cfg))
       self._start_segment()
     writer = (tf.summary.create_file_writer(os.path.join(cfg.run_dir, "summaries"))
               if self.is_chief else tf.summary.create_noop_writer())
@@ -303,7 +247,7 @@ class Trainer:
             f"or set --clip_norm.")
       if step % cfg.log_every == 0 or step == cfg.steps:
         last = {k: float(v) for k, v in metrics.items()}
-        last["psnr"] = 10 * math.log10(255 ** 2 / max(last["mse"], 1e-10))
+        last["psnr"] = psnr_from_mse(last["mse"])
         rate = (step - start_step) / max(time.time() - start, 1e-9)
         eta = (cfg.steps - step) / max(rate, 1e-9)
         log(f"step {step}/{cfg.steps} loss {last['loss']:.3f} bpp {last['bpp']:.4f} "
@@ -343,7 +287,7 @@ class Trainer:
       out = self.codec(chunk, training=False)
       mse = tf.reduce_mean(tf.math.squared_difference(
           tf.clip_by_value(out["x_hat"], 0, 255), chunk))
-      psnr.append(10 * math.log10(255 ** 2 / max(float(mse), 1e-10)))
+      psnr.append(psnr_from_mse(float(mse)))
       bpp.append(float(out["bpp"][0]))
     return {"psnr": sum(psnr) / len(psnr), "bpp": sum(bpp) / len(bpp)}
 
@@ -362,15 +306,6 @@ class Trainer:
     pair = tf.concat([x, tf.clip_by_value(x_hat, 0, 255)], axis=2) / 255
     with writer.as_default(step=step):
       tf.summary.image("original|reconstruction", pair, max_outputs=2)
-
-
-def read_progress(run_dir: str) -> dict:
-  """The run's ``progress.json``: one segment (steps, wall seconds, host) per process."""
-  path = os.path.join(run_dir, PROGRESS_FILE)
-  if not os.path.exists(path):
-    return {"segments": []}
-  with open(path) as f:
-    return json.load(f)
 
 
 def main_log(msg: str) -> None:

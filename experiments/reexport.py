@@ -1,0 +1,63 @@
+"""Re-exports a zoo version with the current code: same weights, new coding graphs.
+
+Use when the code that runs the weights changes (a faster attention, float64 entropy
+parameters) but the weights do not: each quality's codec is rebuilt from the config stored in
+its SavedModel (tfc_swin.codecs.restore_codec), exported as a new version with the old
+manifest records (lambda, steps, history) and measured again on the evaluation folder.
+
+  python experiments/reexport.py --name swint-hyperprior-cpu --from_version 3 --version 4 \
+      --kodak ../shared/data/kodak --remove_old
+"""
+import os
+
+import numpy as np
+from absl import app, flags
+
+from tfc_swin import fileio, image_io, zoo
+from tfc_swin.codecs import restore_codec
+from tfc_swin.coder import Coder
+from tfc_swin.eval import runner
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("name", None, "Zoo model name.")
+flags.DEFINE_string("from_version", None, "Version whose weights are re-exported.")
+flags.DEFINE_string("version", None, "New version.")
+flags.DEFINE_string("kodak", "", "Folder of evaluation images; empty = keep the old numbers.")
+flags.DEFINE_boolean("remove_old", False, "Delete the old version afterwards (the zoo default "
+                     "moves to the new version first if it pointed at the old one).")
+flags.DEFINE_string("note", "re-exported with the current code (same weights)",
+                    "Why, recorded in the manifest.")
+flags.mark_flags_as_required(["name", "from_version", "version"])
+
+
+def measure_folder(coder: Coder, folder: str) -> dict:
+  """Mean bpp, PSNR and MS-SSIM of the images of a folder (the manifest's ``kodak`` record)."""
+  rows = [runner.measure(coder, image_io.read_rgb(p)) for p in image_io.list_images(folder)]
+  return {k: round(float(np.mean([r[k] for r in rows])), 4)
+          for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")} | {"images": len(rows)}
+
+
+def main(argv):
+  del argv
+  _, records = zoo.version_records(FLAGS.name, FLAGS.from_version)
+  for quality, record in sorted(records.items(), key=lambda qr: int(qr[0])):
+    old = os.path.join(zoo.root(), FLAGS.name, FLAGS.from_version, f"q{quality}")
+    codec = restore_codec(old)
+    new = {k: v for k, v in record.items()
+           if k not in ("files", "fingerprint", "exported", "tensorflow",
+                        "tensorflow_compression")}
+    new["reexported_from"] = {"version": FLAGS.from_version, "note": FLAGS.note}
+    if FLAGS.kodak:
+      new["kodak"] = measure_folder(Coder.from_codec(codec, FLAGS.name), FLAGS.kodak)
+    folder = zoo.add_to_zoo(codec, FLAGS.name, FLAGS.version, int(quality), new)
+    print(f"q{quality}: {folder} {new.get('kodak', '')}")
+  chosen = zoo.default()
+  if FLAGS.remove_old:
+    if (chosen.get("model"), chosen.get("version")) == (FLAGS.name, FLAGS.from_version):
+      fileio.write_json(os.path.join(zoo.root(), "zoo.json"),
+                        {"default": {**chosen, "version": FLAGS.version}})
+    zoo.remove_version(FLAGS.name, FLAGS.from_version)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,344 @@
+"""Decoding files from elsewhere: crafted fields, bombs, error classes, limits, threads, kill -9.
+
+The full stress run is ``experiments/stress_decoder.py`` (numbers in docs/robustness.md); this
+file runs a bounded subset of it on two tiny untrained configs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfc_swin import bitstream, cli
+from tfc_swin.api import load_coder
+from tfc_swin.bitstream import (CorruptFileError, NumericsMismatchError, TooLargeError,
+                                UnsupportedFileError, WrongModelError)
+from tfc_swin.coder import checksum_distance, min_string_bytes
+from tfc_swin.priors.gaussian import GaussianConditional
+from tests.conftest import smooth_image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+import stress_decoder  # noqa: E402  pylint: disable=wrong-import-position
+
+MODEL = "conv-hyperprior-tiny"
+CHARM = "conv-charm-tiny"
+
+
+@pytest.fixture(scope="module")
+def coder():
+  return load_coder(MODEL)
+
+
+@pytest.fixture(scope="module")
+def files(coder):
+  """Two images of the same size (height 64: +1 row crosses a 64-pixel block) and an RGBA."""
+  a, b = smooth_image(64, 96, seed=1), smooth_image(64, 96, seed=2)
+  alpha = np.tile(np.arange(96, dtype=np.uint8), (64, 1))
+  return {"a": coder.compress_array(a), "b": coder.compress_array(b),
+          "rgba": coder.compress_array(a, "RGBA", alpha)}
+
+
+def crafted(data: bytes, **changes) -> bytes:
+  """A file with changed fields and a valid CRC (see stress_decoder.raw_pack)."""
+  return stress_decoder.raw_pack({**stress_decoder.fields(data), **changes})
+
+
+def refuse(coder, data: bytes, error: type, match: str = "", seconds: float = 5.0, **kw):
+  t0 = time.perf_counter()
+  with pytest.raises(error) as info:
+    coder.decompress_array(data, **kw)
+  message = str(info.value)
+  assert type(info.value) is error, f"{type(info.value).__name__}: {message}"
+  assert message and "\n" not in message and match in message, message
+  assert time.perf_counter() - t0 < seconds, message
+  return message
+
+
+# -- the scale-index checksum -------------------------------------------------------------------
+def test_checksum_uses_the_integer_indexes_of_the_range_coder():
+  """quantized_indexes == what TFC's LocationScaleIndexedEntropyModel codes with (clip, then
+  truncate), including values next to integers, outside [0, 63], inf and NaN."""
+  prior = GaussianConditional(8, num_scales=64)
+  model = prior.entropy_model(compression=True)
+  grid = np.arange(-2, 66, dtype=np.float32)
+  x = np.concatenate([np.random.default_rng(0).uniform(-5, 70, 5000), grid + 0.5,
+                      np.nextafter(grid, -np.inf), np.nextafter(grid, np.inf), grid,
+                      [np.inf, -np.inf, np.nan, 1e30, -1e30]]).astype(np.float32)
+  x = tf.constant(x)
+  used = model._flatten_indexes(model._normalize_indexes(x))  # pylint: disable=protected-access
+  np.testing.assert_array_equal(prior.quantized_indexes(x).numpy(), used.numpy())
+  assert prior.quantized_indexes(tf.constant([2.7, 62.99, 70.0, -1.0])).numpy().tolist() == [
+      2, 62, 63, 0]
+
+
+def test_checksum_distance():
+  m = bitstream.CHECKSUM_MODULUS
+  assert checksum_distance(5, 3) == checksum_distance(3, 5) == 2
+  assert checksum_distance(0, m - 1) == 1
+
+
+def test_min_string_bytes_holds_for_real_strings(coder):
+  """The size floor never refuses a real file: flat images code at the coder's best."""
+  for image in (np.zeros((256, 320, 3), np.uint8), np.full((130, 70, 3), 200, np.uint8)):
+    stream = bitstream.unpack(coder.compress_array(image))
+    coder.decompress_array(bitstream.pack(stream))
+  assert min_string_bytes(10) == 0 and min_string_bytes(10 ** 9) > 40_000
+
+
+# -- the crafted cases of the issue --------------------------------------------------------------
+def test_huge_dimensions_are_refused_before_any_model_work(coder, files):
+  data = crafted(files["a"], height=65536, width=65536)
+  refuse(coder, data, TooLargeError, "pixel limit", seconds=0.5)
+  # Without a pixel limit the strings are far too short for 2^32 pixels.
+  refuse(coder, data, CorruptFileError, "too few", seconds=0.5, max_pixels=None)
+  refuse(coder, crafted(files["a"], height=2 ** 63), CorruptFileError, "outside 1..")
+  refuse(coder, crafted(files["a"], height=2 ** 70), CorruptFileError, "bad height field")
+  refuse(coder, crafted(files["a"], width=0), CorruptFileError, "outside 1..")
+
+
+def test_alpha_bomb_is_refused_without_inflating_it(coder, files):
+  bomb = stress_decoder.alpha_bomb(1 << 31)  # 2 GiB of zeros in 2 MB
+  assert len(bomb) < 3 << 20
+  small = stress_decoder.alpha_bomb(1 << 22)
+  assert zlib.decompress(small) == bytes(1 << 22)
+  before = stress_decoder._rss_kb()  # pylint: disable=protected-access
+  refuse(coder, crafted(files["rgba"], alpha=bomb), CorruptFileError, "inflates to more",
+         seconds=1.0)
+  assert stress_decoder._rss_kb() - before < 50_000  # pylint: disable=protected-access
+  for alpha, match in ((b"x" * 40, "bad alpha"), (zlib.compress(bytes(10)), "cut short"),
+                       (zlib.compress(bytes(64 * 96)) + b"\0", "trailing")):
+    refuse(coder, crafted(files["rgba"], alpha=alpha), CorruptFileError, match)
+
+
+def test_string_count_and_empty_strings(coder, files):
+  f = stress_decoder.fields(files["a"])
+  refuse(coder, crafted(files["a"], strings=f["strings"] + [b"extra"]), CorruptFileError,
+         "3 entropy-coded strings")
+  refuse(coder, crafted(files["a"], strings=f["strings"][:1]), CorruptFileError, "reads 2")
+  refuse(coder, crafted(files["a"], strings=[f["strings"][0], b""]), CorruptFileError,
+         "string 1 is empty")
+  refuse(coder, crafted(files["a"], count=0, strings=[]), CorruptFileError, "no entropy")
+
+
+def test_height_changed_by_one_row_is_corruption_not_numerics(coder, files):
+  header = bitstream.unpack(files["a"]).header
+  assert (header.height, header.width) == (64, 96)  # Padded to 64 x 128.
+  for changes in ({"height": 65}, {"width": 129}, {"height": 128}, {"height": 65, "width": 97}):
+    refuse(coder, crafted(files["a"], **changes), CorruptFileError, "does not match its coded")
+  refuse(coder, crafted(files["a"], width=60), CorruptFileError,
+         "hyper-latent string z does not decode")
+  # A smaller size inside the same 64-pixel block is a valid file: a cropped image.
+  image = coder.decompress_array(crafted(files["a"], height=header.height - 1))[0]
+  assert image.shape == (header.height - 1, header.width, 3)
+
+
+def test_numerics_mismatch_is_reported_as_numerics(coder, files):
+  """An intact file whose decoder derives slightly different indexes (simulated: the
+  header's checksum moved by what one index moving by one does)."""
+  checksum = bitstream.unpack(files["a"]).header.index_checksum
+  for delta in (1, -1, 65521, 3 * 40_000):
+    message = refuse(coder, crafted(files["a"], checksum=(checksum + delta)
+                                    % bitstream.CHECKSUM_MODULUS), NumericsMismatchError,
+                     "different scale indexes")
+    assert "corrupt" not in message
+  refuse(coder, crafted(files["a"], checksum=(checksum + 2 ** 30) % bitstream.CHECKSUM_MODULUS),
+         CorruptFileError, "does not match its header")
+  refuse(coder, crafted(files["a"], checksum=2 ** 31 - 1), CorruptFileError, "out of range")
+
+
+def test_garbage_strings_are_corruption(coder, files):
+  z, y = stress_decoder.fields(files["a"])["strings"]
+  refuse(coder, crafted(files["a"], strings=[z, y + b"\x01"]), CorruptFileError,
+         "latent string y does not decode")
+  refuse(coder, crafted(files["a"], strings=[z + b"\x01", y]), CorruptFileError,
+         "hyper-latent string z")
+
+
+def test_other_model_files_and_fields(coder, files):
+  refuse(coder, crafted(files["a"], fingerprint=b"\x01" * 8), WrongModelError, "not by")
+  refuse(load_coder(CHARM), files["a"], WrongModelError, "was made by model")
+  refuse(coder, crafted(files["a"], version=2), UnsupportedFileError, "unsupported format")
+  flipped = bytearray(files["a"])
+  flipped[4] ^= 0x02
+  refuse(coder, bytes(flipped), CorruptFileError, "checksum mismatch")
+  refuse(coder, crafted(files["a"], model=b"evil\nname"), CorruptFileError, "bad model name")
+  refuse(coder, crafted(files["a"], model=b"m" * 2000), CorruptFileError, "longer than")
+  refuse(coder, crafted(files["a"], mode=9), CorruptFileError, "color mode")
+  # Non-minimal varint (a redundant 0x80 0x00 continuation) for the height.
+  raw = bytearray(files["a"][:-4])
+  f = stress_decoder.fields(files["a"])
+  at = 6 + 2 + len(f["model"]) + len(f["config"]) + 8
+  assert raw[at] == 64
+  raw[at:at + 1] = bytes([64 | 0x80, 0])
+  refuse(coder, bytes(raw) + struct.pack(">I", zlib.crc32(raw)), CorruptFileError, "bad height")
+
+
+def test_strings_mixed_between_files_never_decode_silently_wrong(coder, files):
+  """Header of one file with the strings of another, or strings swapped between files: a
+  one-line error, or (when the tiny model's indexes cannot tell) a valid decode."""
+  a, b = stress_decoder.fields(files["a"]), stress_decoder.fields(files["b"])
+  for strings in (b["strings"], [b["strings"][0], a["strings"][1]],
+                  [a["strings"][0], b["strings"][1]], a["strings"][::-1]):
+    try:
+      coder.decompress_array(crafted(files["a"], strings=strings))
+    except bitstream.BitstreamError as e:
+      assert "\n" not in str(e)
+
+
+def test_pack_refuses_what_unpack_refuses():
+  header = bitstream.Header("m", "c", "0123456789abcdef", 3, 5)
+  for bad in (dataclasses.replace(header, height=0), dataclasses.replace(header, model="a\nb"),
+              dataclasses.replace(header, index_checksum=2 ** 31)):
+    with pytest.raises(ValueError):
+      bitstream.pack(bitstream.Bitstream(bad, [b"z", b"y"]))
+  with pytest.raises(ValueError):
+    bitstream.pack(bitstream.Bitstream(header, [b"z", b""]))
+
+
+def test_compress_has_the_same_pixel_limit(coder):
+  with pytest.raises(TooLargeError):
+    coder.compress_array(smooth_image(40, 56), max_pixels=40 * 56 - 1)
+  assert coder.compress_array(smooth_image(40, 56), max_pixels=40 * 56)
+
+
+# -- command line -------------------------------------------------------------------------------
+def run(capsys, *args):
+  code = cli.main([str(a) for a in args])
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def test_cli_pixel_limit_is_checked_before_loading_a_model(tmp_path, files, capsys):
+  # The header names a model nobody has: the pixel limit must refuse first.
+  data = crafted(files["a"], model=b"nobody/1/q1", height=5000, width=5000)
+  path = tmp_path / "big.tfsw"
+  path.write_bytes(data)
+  code, _, err = run(capsys, "decompress", path, tmp_path / "o.png")
+  assert code == 1 and "pixel limit of 16,777,216" in err and err.count("\n") == 1
+  code, _, err = run(capsys, "decompress", path, tmp_path / "o.png", "--max-pixels", "1000")
+  assert code == 1 and "pixel limit of 1,000" in err
+  code, _, err = run(capsys, "decompress", path, tmp_path / "o.png", "--max-pixels", "0")
+  assert code == 1 and "not in the zoo" in err
+  assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_never_loads_a_model_from_a_path_named_in_a_file(tmp_path, files, capsys):
+  for name in (b"../../tmp/x/1/q1", b"./x/1/q1", b"untrained/../x/seed0"):
+    path = tmp_path / "f.tfsw"
+    path.write_bytes(crafted(files["a"], model=name,
+                             config=b".." if name.startswith(b"untrained") else b"c"))
+    code, _, err = run(capsys, "decompress", path, tmp_path / "o.png")
+    assert code == 1 and "not in the zoo" in err, err
+
+
+def test_cli_compress_pixel_limit(tmp_path, capsys):
+  src = tmp_path / "in.png"
+  Image.fromarray(smooth_image(37, 50)).save(src)
+  code, _, err = run(capsys, "compress", src, tmp_path / "o.tfsw", "--model", MODEL,
+                     "--max-pixels", "1,000")
+  assert code == 1 and "37 = 1,850 pixels, above the pixel limit of 1,000" in err
+  assert not (tmp_path / "o.tfsw").exists()
+
+
+def test_cli_bugs_keep_their_traceback(monkeypatch, capsys):
+  def broken(args):
+    raise KeyError("qualities")
+  monkeypatch.setattr(cli, "cmd_info", broken)
+  with pytest.raises(KeyError):
+    cli.main(["info", "whatever.tfsw"])
+
+
+def test_cli_watchdog_ends_a_hung_decode_with_one_line():
+  code = ("import time; from tfc_swin import cli; cli._watchdog(0.5, 'decoding'); "
+          "time.sleep(30)")
+  t0 = time.monotonic()
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=60, check=False)
+  assert proc.returncode == 1 and time.monotonic() - t0 < 25
+  assert proc.stderr.startswith("tfc-swin: error: decoding did not finish within 0 s")
+  assert proc.stderr.count("\n") == 1
+
+
+# -- long-running use ----------------------------------------------------------------------------
+def test_threads_share_one_model_and_memory_stays_flat():
+  result = stress_decoder.service_check(MODEL, calls=40, threads=4)
+  assert result["threads_identical_files"] and result["threads_identical_images"]
+  assert result["rss_growth_mb"] < 40, result
+
+
+def test_timings_are_per_thread(coder, files):
+  seen = {}
+
+  def work(name, data):
+    coder.decompress_array(data) if name == "d" else coder.compress_array(smooth_image(8, 8))
+    seen[name] = set(coder.timings)
+
+  threads = [threading.Thread(target=work, args=(n, files["a"])) for n in ("d", "c")]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert seen == {"d": {"unpack", "decode_model"}, "c": {"encode_model", "pack"}}
+
+
+def test_kill_9_leaves_no_partial_output_and_never_touches_the_input(tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  src = tmp_path / "in.png"
+  Image.fromarray(smooth_image(300, 400)).save(src)
+  digest = hashlib.sha256(src.read_bytes()).hexdigest()
+  t0 = time.monotonic()
+  subprocess.run([sys.executable, "-m", "tfc_swin", "compress", src, tmp_path / "full.tfsw",
+                  "--model", MODEL], env=env, check=True, capture_output=True)
+  duration = time.monotonic() - t0
+  for command, inp, out in (("compress", src, tmp_path / "k.tfsw"),
+                            ("decompress", tmp_path / "full.tfsw", tmp_path / "k.png")):
+    proc = subprocess.Popen([sys.executable, "-m", "tfc_swin", command, inp, out, "--model",
+                             MODEL], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(0.7 * duration)
+    if proc.poll() is None:
+      os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if out.exists():  # Finished before the kill: then it is complete.
+      if command == "compress":
+        assert out.read_bytes() == (tmp_path / "full.tfsw").read_bytes()
+      else:
+        assert Image.open(out).size == (400, 300)
+  assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
+  assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tfc_swin-")]
+
+
+# -- the stress command (bounded CI subset) ------------------------------------------------------
+def test_stress_subset_has_no_crash_hang_traceback_or_unbounded_allocation(tmp_path):
+  out = tmp_path / "stress.json"
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "experiments" / "stress_decoder.py"),
+       f"--models={MODEL},swint-charm-tiny", "--flips=200", "--crafted=100",
+       "--truncation_step=5", "--timeout=30", "--max_rss_growth_mb=1024",
+       f"--output={out}"], capture_output=True, text=True, timeout=600, check=False,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  result = json.loads(out.read_text())
+  assert result["failures"] == 0
+  for model in result["results"]:
+    totals = {}
+    for counts in model["counts"].values():
+      for outcome, n in counts.items():
+        totals[outcome] = totals.get(outcome, 0) + n
+    assert not set(totals) & set(stress_decoder.FAILURES), totals
+    assert sum(totals.values()) == model["cases"] >= 300

@@ -1,0 +1,348 @@
+"""The P-frame video codecs: Conv-SSF, SwinT-SSF, SwinT-SSF-Res (Zhu et al. 2022 sec. 3.2,
+App. A.2; scale-space flow of Agustsson et al. 2020).
+
+Three image codecs composed (:class:`~tfc_swin.configs.VideoCodecConfig`): ``iframe`` codes the
+first frame of each GOP; for every other frame ``x`` with ``r`` the previous DECODED frame
+(low-delay P, sec. 4.1), ``flow`` codes the scale-space flow from ``concat(x, r)``, the
+prediction is ``warp(r, flow_hat)`` (:class:`~tfc_swin.layers.ScaleSpaceWarp`), ``residual``
+codes ``x - prediction`` and the reconstruction is ``prediction + residual_hat``.
+
+Scaling. Frames stay in [0, 255] everywhere: both codecs' g_a divide by 255 and their g_s
+multiply by 255, as for images; the flow codec's input is the two frames stacked (6 channels)
+and the residual codec's input is the signed difference. The flow codec's output ``f`` (3
+channels on that [0, 255] scale) is read as ``f / 255 * (FLOW_PIXELS, FLOW_PIXELS, M)``: a
+full-range output (255) is a displacement of :data:`FLOW_PIXELS` pixels in x / y and the
+coarsest of the M scale levels (the warp clamps the scale to [0, M]), so one intensity level
+is a quarter pixel of motion.
+
+Training (:meth:`PFrameCodec.__call__`) unrolls a clip: the reference of frame t is the
+reconstruction of frame t - 1 clipped to [0, 255] (not rounded), gradients flow through it.
+
+Coding. The reference is always the previous decoded frame as uint8 (H, W, 3), never a float
+state: the encoder gets the decoded frame back from :meth:`PFrameCodec.compress_pframe` (or
+:meth:`compress_iframe`) and passes it as the next reference, exactly like the decoder, so both
+stay in lock step. The encoder builds its prediction and reconstruction from its own strings
+through the decoder's ops (range-decoded latents, g_s, warp). Frames of any size are padded to
+multiples of 64 by edge replication (the reference too) and cropped back. The reference only
+enters the reconstruction: a frame's strings parse and its scale indexes derive from its own
+hyper-latents, so float differences between machines could make the decoded frames drift
+within a GOP, never make a file undecodable.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import tensorflow as tf
+
+from tfc_swin.codecs.build import build_codec, restore_codec
+from tfc_swin.codecs.image import (PAD_MULTIPLE, ImageCodec, _module_name, index_checksum,
+                                   pad_to_multiple, round_up)
+from tfc_swin.configs import VideoCodecConfig, get_video_config
+from tfc_swin.layers import ScaleSpaceWarp
+from tfc_swin.priors import NotPreparedError
+
+#: Displacement in pixels of a full-range (255) flow codec output (see the module docstring).
+FLOW_PIXELS = 64.0
+PARTS = ("iframe", "flow", "residual")
+
+_IMAGE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+_REFERENCE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="reference")
+_STRINGS_SPEC = tf.TensorSpec([None], tf.string, name="strings")
+_SHAPE_SPEC = tf.TensorSpec([2], tf.int32, name="shape")
+
+
+def with_reversed_order(clip: tf.Tensor) -> tf.Tensor:
+  """``[B, T, ...]`` -> ``[2B, T, ...]``: the clips, then the same clips played backwards.
+
+  The App. B.1 trick (each sequence forwarded once in each order per step, batch halved).
+  """
+  return tf.concat([clip, tf.reverse(clip, axis=[1])], axis=0)
+
+
+def _padded_float(image: tf.Tensor) -> tf.Tensor:
+  """uint8 (H, W, 3) -> float (1, H', W', 3), sides padded to multiples of 64 (edges)."""
+  return pad_to_multiple(tf.cast(image[None], tf.float32))
+
+
+def _to_uint8(x: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+  """float (1, H', W', 3) -> uint8 (H, W, 3): cropped, rounded, clipped."""
+  return tf.cast(tf.clip_by_value(tf.round(x[0, :shape[0], :shape[1], :]), 0, 255), tf.uint8)
+
+
+def _encode(codec: ImageCodec, x: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+  """Range-codes ``x`` with a hyperprior codec: (strings [z, y...], scale indexes)."""
+  y = codec.g_a(x)
+  z_string, z_hat = codec.code_hyper_latent(codec.h_a(y))
+  y_strings, indexes = codec.prior.compress(y, codec.entropy_parameters(z_hat))
+  return [z_string] + y_strings, indexes
+
+
+def _decode(codec: ImageCodec, strings: tf.Tensor, shape: tf.Tensor
+            ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+  """The decoder's side of :func:`_encode`: (padded g_s output, scale indexes)."""
+  z_hat = codec.hyper_coder.decompress(strings[:1], round_up(shape, PAD_MULTIPLE) // PAD_MULTIPLE)
+  y_strings = [strings[i:i + 1] for i in range(1, codec.num_strings)]
+  y_hat, indexes = codec.prior.decompress(y_strings, codec.entropy_parameters(z_hat))
+  return codec.g_s(y_hat), indexes
+
+
+class PFrameCodec(tf.Module):
+  """Scale-space-flow P-frame codec built from a :class:`VideoCodecConfig` (sec. 3.2).
+
+  ``freeze_iframe``: the I-frame codec (usually started from a shipped image model, see
+  :meth:`init_iframe`) is left out of :attr:`training_variables` and runs in inference mode
+  without gradients in :meth:`__call__`.
+  """
+
+  def __init__(self, config: VideoCodecConfig, freeze_iframe: bool = False):
+    super().__init__(name=_module_name(config.name))
+    self.config = config
+    self.freeze_iframe = freeze_iframe
+    self.iframe = build_codec(config.iframe)
+    self.flow = ImageCodec(config.flow)
+    self.residual = ImageCodec(config.residual)
+    self.warp = ScaleSpaceWarp()
+    self._coding_functions = None
+    self._tables_fingerprint = None
+
+  # -- training ---------------------------------------------------------------------------------
+  @property
+  def training_variables(self) -> list[tf.Variable]:
+    """What a trainer updates: flow and residual codecs, and the I-frame codec unless frozen."""
+    parts = PARTS[1:] if self.freeze_iframe else PARTS
+    return [v for part in parts for v in getattr(self, part).trainable_variables]
+
+  def flow_field(self, flow_output: tf.Tensor) -> tf.Tensor:
+    """Flow codec output on the [0, 255] scale -> (dx, dy in pixels, scale level)."""
+    gains = tf.constant([FLOW_PIXELS, FLOW_PIXELS, float(self.warp.num_levels)]) / 255.0
+    return flow_output * gains
+
+  def predict_pframe(self, x: tf.Tensor, reference: tf.Tensor, training: bool = False
+                     ) -> dict[str, tf.Tensor]:
+    """One P frame (float (B, H, W, 3), sides multiples of 64) from its reference.
+
+    Returns ``x_hat`` (unclipped), ``prediction`` (warped reference), ``flow`` and ``bits``
+    (flow + residual, per item).
+    """
+    flow = self.flow.autoencode(tf.concat([x, reference], axis=-1), training)
+    field = self.flow_field(flow["x_hat"])
+    prediction = self.warp(reference, field)
+    residual = self.residual.autoencode(x - prediction, training)
+    return {"x_hat": prediction + residual["x_hat"], "prediction": prediction, "flow": field,
+            "bits": flow["bits"] + residual["bits"]}
+
+  def __call__(self, clip: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+    """Low-delay-P forward pass of ``clip`` [B, T, H, W, 3] float in [0, 255] (T static,
+    sides multiples of 64): frame 0 through the I-frame codec, frame t > 0 predicted from the
+    reconstruction of frame t - 1 (clipped to [0, 255]; gradients flow through it).
+
+    Returns per frame, shape [B, T]: ``bits``, ``bpp``, ``mse`` (of the unclipped
+    reconstruction, [0, 255] scale) and ``flow_loss`` (MSE of the warped reference against
+    the frame, the flow loss of App. B.1; 0 for the I-frame); and ``x_hat`` [B, T, H, W, 3].
+    """
+    clip = tf.convert_to_tensor(clip, tf.float32)
+    frames = tf.unstack(clip, axis=1)
+    first = self.iframe(frames[0], training=training and not self.freeze_iframe)
+    x_hat, bits = first["x_hat"], first["bits"]
+    if self.freeze_iframe:
+      x_hat, bits = tf.stop_gradient(x_hat), tf.stop_gradient(bits)
+    outputs = [{"x_hat": x_hat, "bits": bits, "flow_loss": tf.zeros_like(bits)}]
+    for x in frames[1:]:
+      reference = tf.clip_by_value(outputs[-1]["x_hat"], 0.0, 255.0)
+      out = self.predict_pframe(x, reference, training)
+      out["flow_loss"] = _mse(x, out["prediction"])
+      outputs.append(out)
+    x_hat = tf.stack([o["x_hat"] for o in outputs], axis=1)
+    bits = tf.stack([o["bits"] for o in outputs], axis=1)
+    pixels = tf.cast(tf.reduce_prod(tf.shape(clip)[2:4]), tf.float32)
+    return {"x_hat": x_hat, "bits": bits, "bpp": bits / pixels,
+            "mse": tf.reduce_mean(tf.math.squared_difference(clip, x_hat), axis=[2, 3, 4]),
+            "flow_loss": tf.stack([o["flow_loss"] for o in outputs], axis=1)}
+
+  def init_iframe(self, source: str) -> str:
+    """Loads the I-frame codec's weights from an exported image SavedModel (same config), an
+    image training checkpoint prefix, or a folder of checkpoints / training run folder.
+
+    Before :meth:`prepare_for_compression`. Returns what was read.
+    """
+    self._check_unprepared("init_iframe")
+    if tf.saved_model.contains_saved_model(source):
+      self._copy_iframe(restore_codec(source), source)
+      return source
+    read = checkpoint_prefix(source)
+    _read_checkpoint(self.iframe.weight_view(), read)
+    return read
+
+  def restore(self, source: str) -> str:
+    """Loads all weights from a checkpoint written as ``tf.train.Checkpoint(model=codec)`` (a
+    prefix, a folder of checkpoints or a run folder: the latest); returns the prefix read.
+
+    Before :meth:`prepare_for_compression`.
+    """
+    self._check_unprepared("restore")
+    read = checkpoint_prefix(source)
+    _read_checkpoint(self.weight_view(), read)
+    return read
+
+  def _check_unprepared(self, what: str) -> None:
+    if self.prepared:
+      raise RuntimeError(f"{self.config.name}: {what} must come before "
+                         "prepare_for_compression() (the coding tables derive from the weights)")
+
+  def _copy_iframe(self, donor: tf.Module, source: str) -> None:
+    mine, theirs = self.iframe.config, donor.config
+    if (mine.transform, mine.prior, mine.wrapper) != (theirs.transform, theirs.prior,
+                                                      theirs.wrapper):
+      raise ValueError(f"{source}: model config {theirs.name} differs from the I-frame config "
+                       f"{mine.name} of {self.config.name}")
+    for a, b in zip(donor.trainable_variables, self.iframe.trainable_variables, strict=True):
+      b.assign(a)
+
+  # -- coding -----------------------------------------------------------------------------------
+  @property
+  def num_strings(self) -> dict[str, int]:
+    """Entropy-coded strings per frame: ``{"I": ..., "P": flow + residual}``."""
+    return {"I": self.iframe.num_strings,
+            "P": self.flow.num_strings + self.residual.num_strings}
+
+  @property
+  def prepared(self) -> bool:
+    return self._coding_functions is not None
+
+  def ensure_prepared(self) -> None:
+    """Builds the coding tables unless they were built from the current weights."""
+    if not self.prepared or self._tables_fingerprint != self.fingerprint():
+      self.prepare_for_compression()
+
+  def prepare_for_compression(self) -> None:
+    """(Re)builds the three codecs' range-coding tables and the four coding tf.functions."""
+    for part in PARTS:
+      getattr(self, part).prepare_for_compression()
+    self._tables_fingerprint = self.fingerprint()
+    self._coding_functions = {
+        "compress_iframe": tf.function(self._compress_iframe, input_signature=[_IMAGE_SPEC]),
+        "compress_pframe": tf.function(self._compress_pframe,
+                                       input_signature=[_IMAGE_SPEC, _REFERENCE_SPEC]),
+        "decompress_iframe": tf.function(self._decompress_iframe,
+                                         input_signature=[_STRINGS_SPEC, _SHAPE_SPEC]),
+        "decompress_pframe": tf.function(
+            self._decompress_pframe, input_signature=[_STRINGS_SPEC, _REFERENCE_SPEC,
+                                                      _SHAPE_SPEC])}
+
+  def coding_functions(self) -> dict[str, tf.types.experimental.GenericFunction]:
+    """The four coding tf.functions (what an export would save as signatures)."""
+    if self._coding_functions is None:
+      raise NotPreparedError(f"{self.config.name}: call prepare_for_compression() before "
+                             "coding (it builds the coding tables)")
+    return self._coding_functions
+
+  def compress_iframe(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+    """uint8 (H, W, 3) -> ``strings``, decoded ``image`` (the next reference),
+    ``index_checksum``."""
+    return self.coding_functions()["compress_iframe"](image)
+
+  def compress_pframe(self, image: tf.Tensor, reference: tf.Tensor) -> dict[str, tf.Tensor]:
+    """uint8 frame and decoded previous frame (H, W, 3) -> ``strings`` (flow, then residual),
+    decoded ``image`` (bit-exactly what :meth:`decompress_pframe` gives), ``index_checksum``."""
+    return self.coding_functions()["compress_pframe"](image, reference)
+
+  def decompress_iframe(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Strings of :meth:`compress_iframe` -> uint8 ``image``, ``index_checksum``."""
+    return self.coding_functions()["decompress_iframe"](strings, shape)
+
+  def decompress_pframe(self, strings: tf.Tensor, reference: tf.Tensor, shape: tf.Tensor
+                        ) -> dict[str, tf.Tensor]:
+    """Strings of :meth:`compress_pframe` + the same reference -> uint8 ``image``,
+    ``index_checksum``."""
+    return self.coding_functions()["decompress_pframe"](strings, reference, shape)
+
+  def _compress_iframe(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+    out = self.iframe.compress(image)
+    decoded = self.iframe.decompress(out["strings"], out["shape"])
+    return {"strings": out["strings"], "image": decoded["image"],
+            "index_checksum": out["index_checksum"]}
+
+  def _decompress_iframe(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
+    return self.iframe.decompress(strings, shape)
+
+  def _compress_pframe(self, image: tf.Tensor, reference: tf.Tensor) -> dict[str, tf.Tensor]:
+    shape = tf.shape(image)[:2]
+    x, ref = _padded_float(image), _padded_float(reference)
+    flow_strings, flow_indexes = _encode(self.flow, tf.concat([x, ref], axis=-1))
+    flow_strings = tf.concat(flow_strings, axis=0)
+    prediction, _ = self._predict(flow_strings, ref, shape)
+    residual_strings, residual_indexes = _encode(self.residual, x - prediction)
+    residual_strings = tf.concat(residual_strings, axis=0)
+    image_hat, _ = self._reconstruct(residual_strings, prediction, shape)
+    return {"strings": tf.concat([flow_strings, residual_strings], axis=0), "image": image_hat,
+            "index_checksum": index_checksum(flow_indexes + residual_indexes)}
+
+  def _decompress_pframe(self, strings: tf.Tensor, reference: tf.Tensor, shape: tf.Tensor
+                         ) -> dict[str, tf.Tensor]:
+    split = self.flow.num_strings
+    prediction, flow_indexes = self._predict(strings[:split], _padded_float(reference), shape)
+    image, residual_indexes = self._reconstruct(strings[split:], prediction, shape)
+    return {"image": image, "index_checksum": index_checksum(flow_indexes + residual_indexes)}
+
+  def _predict(self, flow_strings: tf.Tensor, reference: tf.Tensor, shape: tf.Tensor
+               ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """The decoder's prediction from the flow strings and the padded float reference."""
+    flow_hat, indexes = _decode(self.flow, flow_strings, shape)
+    return self.warp(reference, self.flow_field(flow_hat)), indexes
+
+  def _reconstruct(self, residual_strings: tf.Tensor, prediction: tf.Tensor, shape: tf.Tensor
+                   ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """The decoder's uint8 frame from the residual strings and the prediction."""
+    residual_hat, indexes = _decode(self.residual, residual_strings, shape)
+    return _to_uint8(prediction + residual_hat, shape), indexes
+
+  # -- bookkeeping ------------------------------------------------------------------------------
+  def weight_view(self) -> dict[str, tf.Module]:
+    """The learned parts by name: each codec's weight view (what checkpoints are read into)."""
+    return {part: tf.train.Checkpoint(**getattr(self, part).weight_view()) for part in PARTS}
+
+  def count_parameters(self) -> dict[str, int]:
+    """Trainable parameters per part (``iframe``, ``flow``, ``residual``) and ``total``."""
+    counts = {part: getattr(self, part).count_parameters() for part in PARTS}
+    return {**counts, "total": sum(counts.values())}
+
+  def fingerprint(self) -> str:
+    """sha256 (first 16 hex digits) over the three codecs' weights, part by part."""
+    digest = hashlib.sha256()
+    for part in PARTS:
+      digest.update(part.encode())
+      digest.update(getattr(self, part).fingerprint().encode())
+    return digest.hexdigest()[:16]
+
+
+def _mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+  return tf.reduce_mean(tf.math.squared_difference(x, y), axis=[1, 2, 3])
+
+
+def _read_checkpoint(view: dict[str, tf.Module], prefix: str) -> None:
+  """Reads the ``model`` of a checkpoint into the parts of a weight view (coding tables and
+  optimizer slots, if any, are ignored)."""
+  tf.train.Checkpoint(model=tf.train.Checkpoint(**view)).read(prefix) \
+      .assert_existing_objects_matched().expect_partial()
+
+
+def checkpoint_prefix(source: str) -> str:
+  """A checkpoint prefix as given, or the latest one of a folder / run's ``checkpoints``."""
+  if not os.path.isdir(source):
+    if not tf.io.gfile.exists(source + ".index"):
+      raise ValueError(f"{source}: not a SavedModel, checkpoint or checkpoint folder")
+    return source
+  folder = os.path.join(source, "checkpoints")
+  latest = tf.train.latest_checkpoint(folder if os.path.isdir(folder) else source)
+  if not latest:
+    raise ValueError(f"{source}: no checkpoint found")
+  return latest
+
+
+def build_video_codec(config: VideoCodecConfig | str, freeze_iframe: bool = False
+                      ) -> PFrameCodec:
+  """A P-frame codec for a video config (or registered video config name), fresh weights."""
+  if isinstance(config, str):
+    config = get_video_config(config)
+  return PFrameCodec(config, freeze_iframe)

@@ -1,0 +1,348 @@
+"""Model complexity: parameters, multiply-accumulates (MACs) and peak memory per codec module.
+
+MACs are counted from the TF graph profiler (``tf.compat.v1.profiler.profile`` with
+``ProfileOptionBuilder.float_operation()``) on a concrete function of each module traced at the
+exact input shape; MACs = FLOPs / 2 of the multiply-accumulate op types. Per module they are
+split into (see docs/complexity.md):
+
+* ``linear_conv``: Dense (MatMul) and convolutions, except GDN; a transposed (upsampling)
+  convolution counts at its upsampled output resolution, as in the paper's Tables 3-4;
+* ``gdn``: the 1x1 convolution inside GDN / inverse GDN;
+* ``attention``: batched matmuls, i.e. window attention QK^T and AV;
+* ``transposed_zeros``: the part of ``linear_conv`` that multiplies the zeros a transposed
+  convolution inserts (TF computes a stride-s transposed conv with s^2 times fewer MACs);
+* ``other_flops``: every other FLOP the profiler knows (bias, elementwise, softmax, LayerNorm,
+  GELU, rescaling), reported separately and never added to MACs.
+
+Peak memory is the growth of the resident set size while one ``compress`` / ``decompress``
+call runs in a fresh subprocess (after a traced warm-up call).
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfc_swin.codecs import PAD_MULTIPLE, ImageCodec, build_codec, round_up
+from tfc_swin.eval.tables import markdown_table
+from tfc_swin.profiling.timing import synthetic_image
+
+#: Op types whose profiler FLOPs are 2 x multiply-accumulates.
+MAC_OP_TYPES = ("Conv2D", "Conv2DBackpropInput", "DepthwiseConv2dNative", "MatMul",
+                "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+_ATTENTION_OP_TYPES = ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+_GDN_NAME = re.compile(r"(^|/)i?gdn\d*/")
+
+#: Modules in the order of the paper's tables; ``charm`` is the sum of the prior's networks.
+MODULES = ("g_a", "h_a", "h_s", "charm", "g_s")
+ENCODER_MODULES = ("g_a", "h_a", "h_s", "charm")
+DECODER_MODULES = ("h_s", "charm", "g_s")
+
+#: Zhu et al. 2022 Tables 3-4 (768x512, GPU): GMACs and peak GPU memory (GB). Parameters: the
+#: configs' ``paper_params_m``.
+PAPER_COMPLEXITY = {
+    "conv-hyperprior": dict(encode_gmacs=102, decode_gmacs=350, encode_memory_gb=0.62,
+                            decode_memory_gb=0.50),
+    "conv-charm": dict(encode_gmacs=114, decode_gmacs=362, encode_memory_gb=0.66,
+                       decode_memory_gb=0.53),
+    "swint-hyperprior": dict(encode_gmacs=100, decode_gmacs=99, encode_memory_gb=1.47,
+                             decode_memory_gb=1.44),
+    "swint-charm": dict(encode_gmacs=112, decode_gmacs=111, encode_memory_gb=1.51,
+                        decode_memory_gb=1.47),
+}
+
+
+@dataclasses.dataclass
+class MacCount:
+  """Multiply-accumulates of one module, by kind (see the module docstring)."""
+  linear_conv: int = 0
+  gdn: int = 0
+  attention: int = 0
+  transposed_zeros: int = 0
+  other_flops: int = 0
+
+  @property
+  def paper(self) -> int:
+    """The paper's convention: Dense/conv incl. GDN, no attention matmuls."""
+    return self.linear_conv + self.gdn
+
+  @property
+  def total(self) -> int:
+    """All multiply-accumulates, attention included."""
+    return self.paper + self.attention
+
+  @property
+  def effective(self) -> int:
+    """MACs TF actually executes: ``total`` without the transposed-conv zero insertion."""
+    return self.total - self.transposed_zeros
+
+  def __add__(self, other: "MacCount") -> "MacCount":
+    return MacCount(*(a + b for a, b in zip(dataclasses.astuple(self),
+                                            dataclasses.astuple(other))))
+
+  def to_dict(self) -> dict[str, int]:
+    return {**dataclasses.asdict(self), "paper": self.paper, "total": self.total,
+            "effective": self.effective}
+
+
+def _profiled_flops(graph: tf.Graph) -> dict[str, tuple[str, int]]:
+  """Node name -> (op type, FLOPs) from the TF profiler's op view."""
+  builder = tf.compat.v1.profiler.ProfileOptionBuilder
+  options = builder(builder.float_operation()).with_empty_output().build()
+  root = tf.compat.v1.profiler.profile(graph, cmd="op", options=options)
+  flops, stack = {}, [root]
+  while stack:  # the op view nests each op type under the previous one
+    node = stack.pop()
+    for child in node.children:
+      for graph_node in child.graph_nodes:
+        flops[graph_node.name] = (child.name, int(graph_node.float_ops))
+      stack.append(child)
+  return flops
+
+
+def count_macs(fn: Callable[..., Any], input_specs: Sequence[tf.TensorSpec]) -> MacCount:
+  """Traces ``fn`` at ``input_specs`` (fully defined shapes) and counts its MACs."""
+  graph = tf.function(fn).get_concrete_function(*input_specs).graph
+  flops = _profiled_flops(graph)
+  count = MacCount()
+  for op in graph.get_operations():
+    if op.type not in MAC_OP_TYPES:
+      if op.name in flops:
+        count.other_flops += flops[op.name][1]
+      continue
+    if op.name not in flops:
+      raise ValueError(f"the profiler did not count {op.type} {op.name!r} (unknown shape?)")
+    macs = flops[op.name][1] // 2
+    if op.type in _ATTENTION_OP_TYPES:
+      count.attention += macs
+    elif _GDN_NAME.search(op.name):
+      count.gdn += macs
+    else:
+      if op.type == "Conv2DBackpropInput":  # TF counts it at the input (low) resolution
+        strides = op.get_attr("strides")
+        zeros = macs * (strides[1] * strides[2] - 1)
+        count.transposed_zeros += zeros
+        macs += zeros
+      count.linear_conv += macs
+  return count
+
+
+def latent_shapes(codec: ImageCodec, height: int, width: int) -> dict[str, list[int]]:
+  """Tensor shapes (batch 1) a codec sees for a ``height x width`` image (padded to 64)."""
+  h, w = round_up(height, PAD_MULTIPLE), round_up(width, PAD_MULTIPLE)
+  c, hc = codec.config.latent_channels, codec.config.hyper_channels
+  return {"x": [1, h, w, 3], "y": [1, h // 16, w // 16, c], "z": [1, h // 64, w // 64, hc],
+          "params": [1, h // 16, w // 16, 2 * c]}
+
+
+def module_macs(codec: ImageCodec, height: int, width: int) -> dict[str, MacCount]:
+  """MACs of g_a, h_a, h_s, the ChARM networks (``charm``) and g_s at ``height x width``.
+
+  ``charm`` traces the prior's forward pass (slice networks plus elementwise entropy-model
+  ops); it is zero for the mean-scale hyperprior, which has no networks.
+  """
+  shapes = latent_shapes(codec, height, width)
+  spec = {k: tf.TensorSpec(v, tf.float32) for k, v in shapes.items()}
+  return {
+      "g_a": count_macs(codec.g_a, [spec["x"]]),
+      "h_a": count_macs(codec.h_a, [spec["y"]]),
+      "h_s": count_macs(codec.h_s, [spec["z"]]),
+      "charm": count_macs(lambda y, p: codec.prior.forward(y, p, False)[0],
+                          [spec["y"], spec["params"]]),
+      "g_s": count_macs(codec.g_s, [spec["y"]]),
+  }
+
+
+def module_parameters(codec: ImageCodec) -> dict[str, int]:
+  """Trainable parameters per module; they sum to ``codec.count_parameters()``."""
+  return {"g_a": codec.count_parameters(codec.g_a), "h_a": codec.count_parameters(codec.h_a),
+          "h_s": codec.count_parameters(codec.h_s),
+          "charm": codec.count_parameters(codec.prior),
+          "g_s": codec.count_parameters(codec.g_s),
+          "entropy_bottleneck": codec.count_parameters(codec.hyperprior)}
+
+
+def _sum(macs: dict[str, MacCount], names: Sequence[str]) -> MacCount:
+  return sum((macs[n] for n in names), MacCount())
+
+
+# -- peak memory ----------------------------------------------------------------------------------
+def _status_bytes(field: str) -> int:
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1]) * 1024
+  raise KeyError(field)
+
+
+def _reset_peak_rss() -> bool:
+  """Resets VmHWM to the current RSS (Linux >= 4.0); False if not possible."""
+  try:
+    with open("/proc/self/clear_refs", "w") as f:
+      f.write("5")
+    return True
+  except OSError:
+    return False
+
+
+def _malloc_trim() -> None:
+  try:
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+  except (OSError, AttributeError):
+    pass
+
+
+def peak_rss_growth(fn: Callable[[], Any]) -> tuple[Any, int, str]:
+  """Runs ``fn`` once; returns (its result, peak RSS growth in bytes, method).
+
+  method ``VmHWM``: the high-water mark was reset before the call, so the growth is exact;
+  ``ru_maxrss``: fallback, under-reports if the process peaked higher before the call.
+  """
+  _malloc_trim()
+  reset = _reset_peak_rss()
+  before = _status_bytes("VmRSS")
+  result = fn()
+  if reset:
+    return result, max(0, _status_bytes("VmHWM") - before), "VmHWM"
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  return result, max(0, peak - before), "ru_maxrss"
+
+
+def memory_child(config_name: str, height: int, width: int) -> dict[str, Any]:
+  """In the current (fresh) process: peak RSS growth of one compress and one decompress."""
+  codec = build_codec(config_name)
+  codec.prepare_for_compression()
+  image = tf.constant(synthetic_image(height, width))
+  encoded = codec.compress(image)  # traces, warms up
+  baseline = _status_bytes("VmRSS")
+  encoded, encode_bytes, method = peak_rss_growth(lambda: codec.compress(image))
+  codec.decompress(encoded["strings"], encoded["shape"])
+  _, decode_bytes, _ = peak_rss_growth(
+      lambda: codec.decompress(encoded["strings"], encoded["shape"]))
+  return {"encode_bytes": encode_bytes, "decode_bytes": decode_bytes,
+          "baseline_rss_bytes": baseline, "weights_bytes": 4 * codec.count_parameters(),
+          "method": method}
+
+
+def measure_peak_memory(config_name: str, height: int, width: int,
+                        mmap_threshold: int = 65536) -> dict[str, Any]:
+  """Runs :func:`memory_child` in a subprocess and returns its result.
+
+  glibc is told to serve allocations above ``mmap_threshold`` bytes with mmap
+  (``MALLOC_MMAP_THRESHOLD_``), so freed tensors leave the resident set and the warm-up call
+  does not hide the measured call's peak.
+  """
+  repo = str(Path(__file__).resolve().parents[2])
+  env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(mmap_threshold),
+             TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+             PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
+  code = ("import json, sys; from tfc_swin.profiling.complexity import memory_child; "
+          "print(json.dumps(memory_child(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))")
+  proc = subprocess.run([sys.executable, "-c", code, config_name, str(height), str(width)],
+                        env=env, capture_output=True, text=True, check=False)
+  if proc.returncode:
+    raise RuntimeError(f"memory measurement of {config_name} failed:\n{proc.stderr[-2000:]}")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- whole codec ----------------------------------------------------------------------------------
+def profile_codec(config_name: str, height: int, width: int,
+                  memory: bool = True) -> dict[str, Any]:
+  """Parameters, MACs per module, encoder/decoder MACs and (optionally) peak memory."""
+  codec = build_codec(config_name)
+  macs = module_macs(codec, height, width)
+  params = module_parameters(codec)
+  result = {
+      "model": config_name, "family": codec.config.family, "height": height, "width": width,
+      "parameters": params, "total_parameters": codec.count_parameters(),
+      "macs": {k: v.to_dict() for k, v in macs.items()},
+      "encode_macs": _sum(macs, ENCODER_MODULES).to_dict(),
+      "decode_macs": _sum(macs, DECODER_MODULES).to_dict(),
+      "paper": PAPER_COMPLEXITY.get(config_name),
+      "paper_params_m": codec.config.paper_params_m,
+  }
+  if memory:
+    result["memory"] = measure_peak_memory(config_name, height, width)
+  return result
+
+
+def _g(count: float) -> str:
+  """Giga-units: two decimals, or three significant digits below 1."""
+  value = count / 1e9
+  return f"{value:.2f}" if value >= 1 or value == 0 else f"{value:.3g}"
+
+
+def _paper(result: dict[str, Any], key: str, fmt: str = "{}") -> str:
+  paper = result.get("paper")
+  return fmt.format(paper[key]) if paper else "–"
+
+
+def _summary_row(r: dict[str, Any]) -> list[str]:
+  enc, dec, mem = r["encode_macs"], r["decode_macs"], r.get("memory")
+  return [r["model"], f"{r['total_parameters'] / 1e6:.2f}", r["paper_params_m"] or "–",
+          _g(enc["paper"]), _g(enc["total"]), _paper(r, "encode_gmacs"),
+          _g(dec["paper"]), _g(dec["total"]), _paper(r, "decode_gmacs"),
+          f"{mem['encode_bytes'] / 1e9:.2f}" if mem else "–", _paper(r, "encode_memory_gb"),
+          f"{mem['decode_bytes'] / 1e9:.2f}" if mem else "–", _paper(r, "decode_memory_gb")]
+
+
+def _module_rows(r: dict[str, Any]) -> list[list[str]]:
+  rows = []
+  for name in MODULES:
+    m = r["macs"][name]
+    rows.append([r["model"], "ChARM / prior" if name == "charm" else name,
+                 f"{r['parameters'][name] / 1e6:.3f}", _g(m["paper"]), _g(m["attention"]),
+                 _g(m["gdn"]), _g(m["transposed_zeros"]), _g(m["other_flops"])])
+  return rows + [[r["model"], "entropy bottleneck",
+                  f"{r['parameters']['entropy_bottleneck'] / 1e6:.3f}", 0, 0, 0, 0, "–"]]
+
+
+def markdown_report(results: Sequence[dict[str, Any]]) -> str:
+  """Markdown tables: summary vs the paper, then per-module parameters and GMACs."""
+  if not results:
+    return ""
+  size = f"{results[0]['width']}x{results[0]['height']}"
+  lines = [
+      f"## Complexity at {size} (width x height, batch 1)", "",
+      "GMACs: Dense/conv MACs incl. GDN, transposed convs at the upsampled resolution, no "
+      "attention matmuls (the paper's convention); `+attn` adds window-attention QK^T/AV. "
+      "Encoder = g_a + h_a + h_s + ChARM, decoder = h_s + ChARM + g_s. Memory: peak RSS growth "
+      "of one compress / decompress call on CPU, weights excluded (paper: peak GPU memory).", "",
+      markdown_table(["Model", "Params (M)", "paper", "Enc GMACs", "+attn", "paper",
+                      "Dec GMACs", "+attn", "paper", "Enc mem (GB)", "paper", "Dec mem (GB)",
+                      "paper"], [_summary_row(r) for r in results]),
+      "", "### Per module", "",
+      "Params in M; GMACs (paper convention) with attention, GDN and transposed-conv zero MACs "
+      "broken out (all included in GMACs except attention); other GFLOPs (bias, elementwise, "
+      "softmax, LayerNorm, GELU) are not MACs and not included anywhere else. The entropy "
+      "bottleneck codes z with precomputed CDF tables: no network MACs.", "",
+      markdown_table(["Model", "Module", "Params (M)", "GMACs", "attn GMACs", "GDN GMACs",
+                      "transp. zeros GMACs", "other GFLOPs"],
+                     [row for r in results for row in _module_rows(r)])]
+  mems = [(r["model"], r["memory"]) for r in results if r.get("memory")]
+  if mems:
+    lines += ["", "### Peak memory detail (MB)", "",
+              markdown_table(["Model", "encode growth", "decode growth",
+                              "RSS before (model loaded, traced)", "weights", "method"],
+                             [[model, f"{m['encode_bytes'] / 1e6:.0f}",
+                               f"{m['decode_bytes'] / 1e6:.0f}",
+                               f"{m['baseline_rss_bytes'] / 1e6:.0f}",
+                               f"{m['weights_bytes'] / 1e6:.0f}", m["method"]]
+                              for model, m in mems])]
+  return "\n".join(lines) + "\n"
+
+
+def as_json(results: Sequence[dict[str, Any]]) -> str:
+  """JSON text of profile results (numpy scalars converted)."""
+  return json.dumps(list(results), indent=1, default=lambda o: o.item()
+                    if isinstance(o, np.generic) else str(o))

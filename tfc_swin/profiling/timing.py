@@ -1,0 +1,246 @@
+"""Coding speed: per-stage wall time of compress / decompress and the machine's GFLOP/s.
+
+The stages follow Zhu et al. 2022 Tables 3-6. Encoding: g_a, h_a, z coding (range-encode z
+and decode it again, as ``compress`` does), h_s, y coding (incl. the ChARM networks).
+Decoding: z decoding, h_s, y decoding (incl. ChARM), g_s. Each stage is its own
+``tf.function``, traced and warmed up before the timed calls; a stage's time is the median
+over its timed calls. The end-to-end ``codec.compress`` / ``codec.decompress`` are timed the
+same way, to check them against the sum of the stages.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfc_swin import image_io
+from tfc_swin.codecs import ImageCodec, pad_to_multiple
+from tfc_swin.eval.tables import markdown_table
+
+ENCODE_STAGES = ("g_a", "h_a", "z_coding", "h_s", "y_coding")
+DECODE_STAGES = ("z_decoding", "h_s", "y_decoding", "g_s")
+#: The complexity module (tfc_swin.profiling.complexity.MODULES) whose MACs a stage runs.
+STAGE_MODULES = {"g_a": "g_a", "h_a": "h_a", "h_s": "h_s", "y_coding": "charm",
+                 "y_decoding": "charm", "g_s": "g_s"}
+
+#: Zhu et al. 2022 Tables 5-6: CPU times (ms) at 768x512 on a Xeon W-2123 (PyTorch 1.9).
+PAPER_CPU_MS = {
+    "conv-hyperprior": {
+        "encode": dict(g_a=896.0, h_a=8.9, z_coding=2.7, h_s=20.9, y_coding=31.1, total=960.9),
+        "decode": dict(z_decoding=5.1, h_s=20.9, y_decoding=30.5, g_s=1636.2, total=1703.3)},
+    "swint-hyperprior": {
+        "encode": dict(g_a=1781.6, h_a=14.5, z_coding=2.6, h_s=18.3, y_coding=29.7,
+                       total=1847.9),
+        "decode": dict(z_decoding=5.7, h_s=18.3, y_decoding=30.3, g_s=1912.8, total=1979.5)},
+    "conv-charm": {
+        "encode": dict(g_a=895.7, h_a=8.9, z_coding=2.5, h_s=20.9, y_coding=146.3,
+                       total=1075.5),
+        "decode": dict(z_decoding=4.7, h_s=20.9, y_decoding=154.6, g_s=1634.3, total=1825.6)},
+    "swint-charm": {
+        "encode": dict(g_a=1697.1, h_a=14.5, z_coding=2.6, h_s=18.2, y_coding=133.5,
+                       total=1867.1),
+        "decode": dict(z_decoding=5.8, h_s=18.2, y_decoding=141.1, g_s=1877.3, total=2054.7)},
+}
+
+
+def time_calls(fn: Callable[..., Any], args: Sequence[Any], repeats: int,
+               warmup: int = 1) -> tuple[list[float], Any]:
+  """Calls ``fn`` once untimed (a tf.function traces), then ``warmup`` untimed calls, then
+  ``repeats`` timed ones.
+
+  Returns the wall times in seconds and the last output. On CPU a tf.function call returns
+  only when its outputs are computed, so no extra synchronization is needed.
+  """
+  if repeats < 1:
+    raise ValueError("repeats must be >= 1")
+  out = fn(*args)
+  for _ in range(warmup):
+    out = fn(*args)
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    out = fn(*args)
+    times.append(time.perf_counter() - start)
+  return times, out
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5, warmup: int = 1) -> dict[str, Any]:
+  """float32 ``size x size`` matmul throughput of this machine (median over ``repeats``)."""
+  a = tf.random.stateless_uniform([size, size], seed=(1, 2))
+  b = tf.random.stateless_uniform([size, size], seed=(3, 4))
+  times, _ = time_calls(tf.function(tf.linalg.matmul), (a, b), repeats, warmup)
+  flop = 2.0 * size ** 3
+  return {"size": size, "gflops": flop / statistics.median(times) / 1e9,
+          "samples_gflops": [flop / t / 1e9 for t in times]}
+
+
+# -- images ---------------------------------------------------------------------------------------
+def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+  """A deterministic smooth RGB image with mild noise (uint8, ``height x width x 3``)."""
+  rng = np.random.default_rng(seed)
+  y, x = np.mgrid[0:height, 0:width]
+  base = np.stack([128 + 90 * np.sin(x / 37 + c) * np.cos(y / 23 - c) for c in range(3)], -1)
+  return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Centre crop to ``height x width``.
+
+  The image is first rotated by 90 degrees if its orientation differs from the target's, then
+  mirror-extended (symmetric padding, repeated as needed) if it is still too small.
+  """
+  h, w = image.shape[:2]
+  if height != width and h != w and (h > w) != (height > width):
+    image = np.rot90(image)
+    h, w = w, h
+  ph, pw = max(0, height - h), max(0, width - w)
+  if ph or pw:
+    image = np.pad(image, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)),
+                   mode="symmetric")
+  top = (image.shape[0] - height) // 2
+  left = (image.shape[1] - width) // 2
+  return np.ascontiguousarray(image[top:top + height, left:left + width])
+
+
+def load_images(folder: str | None, height: int, width: int,
+                count: int = 1) -> list[tuple[str, np.ndarray]]:
+  """(name, uint8 image) centre crops of the first ``count`` images of ``folder``.
+
+  Without a folder (None or missing) returns one :func:`synthetic_image`.
+  """
+  if not folder or not Path(folder).is_dir():
+    return [("synthetic", synthetic_image(height, width))]
+  return [(p.name, fit_image(image_io.read_rgb(p), height, width))
+          for p in image_io.list_images(folder, count)]
+
+
+# -- stages ---------------------------------------------------------------------------------------
+def codec_stages(codec: ImageCodec) -> dict[str, tf.types.experimental.GenericFunction]:
+  """One tf.function per coding stage; needs ``codec.prepare_for_compression()`` first
+  (it builds the range-coding tables of ``codec.hyper_coder`` and of ``codec.prior``)."""
+  return {
+      "g_a": tf.function(lambda x: codec.g_a(x)),
+      "h_a": tf.function(lambda y: codec.h_a(y)),
+      "z_coding": tf.function(codec.code_hyper_latent),
+      "h_s": tf.function(codec.entropy_parameters),  # h_s as compress runs it
+      "y_coding": tf.function(codec.prior.compress),
+      "z_decoding": tf.function(codec.hyper_coder.decompress),
+      "y_decoding": tf.function(codec.prior.decompress),
+      "g_s": tf.function(lambda y_hat: codec.g_s(y_hat)),
+  }
+
+
+def benchmark_image(codec: ImageCodec, image: np.ndarray, repeats: int = 5, warmup: int = 1,
+                    stages: dict[str, Any] | None = None) -> dict[str, Any]:
+  """Stage and end-to-end wall times (lists of seconds) for one uint8 image.
+
+  ``stages`` are :func:`codec_stages` (made here if None). h_s is one function timed once; it
+  appears in both the encoder and the decoder breakdown.
+  """
+  stages = stages or codec_stages(codec)
+  samples: dict[str, list[float]] = {}
+
+  def run(name, *args):
+    samples[name], out = time_calls(stages[name], args, repeats, warmup)
+    return out
+
+  x = pad_to_multiple(tf.cast(tf.constant(image)[None], tf.float32))
+  y = run("g_a", x)
+  z = run("h_a", y)
+  z_string, z_hat = run("z_coding", z)
+  params = run("h_s", z_hat)
+  y_strings, _ = run("y_coding", y, params)
+  run("z_decoding", z_string, tf.shape(z)[1:3])
+  y_hat, _ = run("y_decoding", y_strings, params)
+  run("g_s", y_hat)
+  samples["compress"], encoded = time_calls(codec.compress, (tf.constant(image),), repeats,
+                                            warmup)
+  samples["decompress"], decoded = time_calls(
+      codec.decompress, (encoded["strings"], encoded["shape"]), repeats, warmup)
+  num_bytes = int(sum(len(s) for s in encoded["strings"].numpy()))
+  return {"samples": samples, "bpp": 8 * num_bytes / (image.shape[0] * image.shape[1]),
+          "checksum_match": bool(encoded["index_checksum"] == decoded["index_checksum"])}
+
+
+def benchmark_codec(codec: ImageCodec, images: Sequence[tuple[str, np.ndarray]],
+                    repeats: int = 5, warmup: int = 1) -> dict[str, Any]:
+  """Median stage times (s) over all timed calls on ``images`` (all of one size)."""
+  stages = codec_stages(codec)
+  runs = [benchmark_image(codec, image, repeats, warmup, stages) for _, image in images]
+  samples = {k: [t for r in runs for t in r["samples"][k]] for k in runs[0]["samples"]}
+  median = {k: statistics.median(v) for k, v in samples.items()}
+  encode = {k: median[k] for k in ENCODE_STAGES}
+  decode = {k: median[k] for k in DECODE_STAGES}
+  return {
+      "images": [name for name, _ in images], "repeats": repeats, "warmup": warmup,
+      "encode": encode, "decode": decode,
+      "encode_sum": sum(encode.values()), "decode_sum": sum(decode.values()),
+      "compress": median["compress"], "decompress": median["decompress"],
+      "samples": samples, "bpp": statistics.mean(r["bpp"] for r in runs),
+      "checksum_match": all(r["checksum_match"] for r in runs),
+  }
+
+
+def compute_floor(macs: float, gflops: float) -> float:
+  """Seconds ``macs`` multiply-accumulates take at ``gflops`` (2 FLOPs per MAC)."""
+  return 2.0 * macs / (gflops * 1e9)
+
+
+# -- report ---------------------------------------------------------------------------------------
+def _cell(seconds: float, macs: float | None, gflops: float) -> str:
+  if not macs:
+    return f"{seconds * 1e3:.1f}"
+  return f"{seconds * 1e3:.1f} ({seconds / compute_floor(macs, gflops):.1f}x)"
+
+
+def _encode_row(r: dict[str, Any]) -> list[Any]:
+  macs, g = r["macs_effective"], r["gflops"]
+  enc_macs = sum(macs[m] for m in ("g_a", "h_a", "h_s", "charm"))
+  return ([r["model"]] + [_cell(r["encode"][s], macs.get(STAGE_MODULES.get(s, "")), g)
+                          for s in ENCODE_STAGES]
+          + [_cell(r["encode_sum"], enc_macs, g), f"{r['compress'] * 1e3:.1f}",
+             f"{r['compress'] / r['encode_sum']:.2f}", f"{enc_macs / 1e9:.1f}", f"{g:.0f}",
+             f"{r['bpp']:.2f}"])
+
+
+def _decode_row(r: dict[str, Any]) -> list[Any]:
+  macs, g = r["macs_effective"], r["gflops"]
+  dec_macs = sum(macs[m] for m in ("h_s", "charm", "g_s"))
+  return ([r["model"]] + [_cell(r["decode"][s], macs.get(STAGE_MODULES.get(s, "")), g)
+                          for s in DECODE_STAGES]
+          + [_cell(r["decode_sum"], dec_macs, g), f"{r['decompress'] * 1e3:.1f}",
+             f"{r['decompress'] / r['decode_sum']:.2f}", f"{dec_macs / 1e9:.1f}",
+             r["checksum_match"]])
+
+
+def _paper_row(model: str) -> list[Any]:
+  enc, dec = PAPER_CPU_MS[model]["encode"], PAPER_CPU_MS[model]["decode"]
+  return ([model] + [enc[s] for s in ENCODE_STAGES] + [enc["total"]]
+          + [dec[s] for s in DECODE_STAGES] + [dec["total"]])
+
+
+def markdown_report(records: Sequence[dict[str, Any]]) -> str:
+  """Encode / decode tables per image size; stage cells are ``ms (time / compute floor)``."""
+  lines = []
+  sizes = sorted({(r["width"], r["height"]) for r in records}, key=lambda s: s[0] * s[1])
+  for w, h in sizes:
+    rows = [r for r in records if (r["width"], r["height"]) == (w, h)]
+    lines += [f"## {w}x{h}", "", "### Encoding (ms)", "",
+              markdown_table(["Model", "g_a", "h_a", "z", "h_s", "y (+ChARM)", "sum",
+                              "compress()", "compress/sum", "eff. GMACs", "GFLOP/s", "bpp"],
+                             [_encode_row(r) for r in rows]),
+              "", "### Decoding (ms)", "",
+              markdown_table(["Model", "z", "h_s", "y (+ChARM)", "g_s", "sum", "decompress()",
+                              "decompress/sum", "eff. GMACs", "checksum ok"],
+                             [_decode_row(r) for r in rows]), ""]
+  paper = [m for m in PAPER_CPU_MS if any(r["model"] == m for r in records)]
+  if paper:
+    lines += ["## Paper CPU reference (Tables 5-6, 768x512, Xeon W-2123, PyTorch; ms)", "",
+              markdown_table(["Model", "g_a", "h_a", "z", "h_s", "y (+ChARM)", "enc total", "z",
+                              "h_s", "y (+ChARM)", "g_s", "dec total"],
+                             [_paper_row(m) for m in paper]), ""]
+  return "\n".join(lines)
