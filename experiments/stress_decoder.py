@@ -55,7 +55,6 @@ from typing import Any
 
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["conv-hyperprior-tiny", "conv-charm-tiny", "swint-hyperprior-tiny",
@@ -425,6 +424,7 @@ def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, A
   import random  # pylint: disable=import-outside-toplevel
   from tfc_swin.cli import SAMPLE_IMAGE  # pylint: disable=import-outside-toplevel
   rng = random.Random(seed)
+  folder = tempfile.mkdtemp(dir=folder, prefix="kill-")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   model = [] if spec == "default" else ["--model", spec]
   src = os.path.join(folder, "in.png")

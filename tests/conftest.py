@@ -26,3 +26,23 @@ def make_image():
 @pytest.fixture
 def image():
   return smooth_image(40, 56)
+
+
+def load_experiment(name: str):
+  """Imports ``experiments/<name>.py`` as a module. absl flags that an experiment imported
+  earlier in this process defined under the same names are dropped first, so that several
+  experiment binaries can be tested in one pytest process."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  import re  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from pathlib import Path  # pylint: disable=import-outside-toplevel
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+  for flag in re.findall(r"flags\.DEFINE_\w+\(\s*\"(\w+)\"", path.read_text()):
+    if flag in flags.FLAGS:
+      delattr(flags.FLAGS, flag)
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module  # dataclasses resolve annotations through it
+  spec.loader.exec_module(module)
+  return module

@@ -1,7 +1,6 @@
 """AICT codec (Ghorbel et al. 2023, sec. 3.3): scale adaptation around ICT. Training forward and
 gradients, the scale code in the file, forced scales, the skip path, export, the Coder and the
 two AICT experiments."""
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -19,7 +18,7 @@ from tfc_swin.coder import Coder, ModelId
 from tfc_swin.configs import get_config
 from tfc_swin.layers import scaled_size
 from tfc_swin.training.warm_start import TRANSFORM_PARTS, shared_parts
-from tests.conftest import smooth_image
+from tests.conftest import load_experiment, smooth_image
 
 REPO = Path(__file__).resolve().parent.parent
 AICT_PAPER_PARAMS = 37_230_400  # Ghorbel et al. Table 4: 37.2304M
@@ -192,10 +191,7 @@ def test_skip_path_is_the_inner_codec(aict):
 
 # -- experiments --------------------------------------------------------------------------------
 def _script(name):
-  spec = importlib.util.spec_from_file_location(f"aict_{name}", REPO / "experiments" / name)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment(name[:-3] if name.endswith(".py") else name)
 
 
 def test_experiments_run_on_aict_tiny(aict, tmp_path, monkeypatch):

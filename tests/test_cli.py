@@ -150,7 +150,7 @@ def test_unknown_model(tmp_path, png, capsys):
 
 def test_models_lists_every_config(capsys):
   code, out, _ = run(capsys, "models", "--no-count")
-  assert code == 0 and "swint-charm" in out and "ConvHyperprior" in out
+  assert code == 0 and "swint-charm" in out and "Conv-Hyperprior" in out
 
 
 def test_header_round_trip():

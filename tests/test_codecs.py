@@ -51,7 +51,7 @@ def _encoder_latents(codec, image):
   y = codec.g_a(x)
   z = codec.h_a(y)
   _, z_hat = codec.code_hyper_latent(z)
-  params = codec.h_s(z_hat)
+  params = codec.entropy_parameters(z_hat)
   mean, index = tf.split(params, 2, axis=-1)
   prior = codec.prior
   if not hasattr(prior, "num_slices"):
@@ -76,7 +76,7 @@ def test_quantized_latents_round_trip_exactly(codec, shape):
   z_dec = codec.hyper_coder.decompress(strings[:1], padded // 64)
   np.testing.assert_array_equal(z_dec, z_hat)
   y_strings = [strings[i:i + 1] for i in range(1, codec.num_strings)]
-  y_dec, _ = codec.prior.decompress(y_strings, codec.h_s(z_dec))
+  y_dec, _ = codec.prior.decompress(y_strings, codec.entropy_parameters(z_dec))
   np.testing.assert_array_equal(y_dec, y_hat)
   decoded = codec.decompress(strings, size)
   assert decoded["image"].shape == shape + (3,)

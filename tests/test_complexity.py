@@ -34,7 +34,8 @@ def conv_hyperprior():
   return build_codec("conv-hyperprior-tiny")
 
 
-@pytest.mark.parametrize("name", ["conv_hyperprior", "swint_charm"])
+@pytest.mark.parametrize("name", ["conv_hyperprior",
+                                  pytest.param("swint_charm", marks=pytest.mark.slow)])
 def test_module_parameters_sum_to_total(name, request):
   codec = request.getfixturevalue(name)
   params = complexity.module_parameters(codec)
@@ -83,6 +84,7 @@ def test_conv_codec_macs_match_analytic_count(conv_hyperprior):
   assert macs["charm"].total == 0
 
 
+@pytest.mark.slow
 def test_charm_and_swin_macs(swint_charm):
   shapes = complexity.latent_shapes(swint_charm, 64, 128)
   assert shapes["y"] == [1, 4, 8, 16] and shapes["z"] == [1, 1, 2, 8]

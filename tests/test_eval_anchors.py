@@ -76,8 +76,8 @@ def test_library_versions():
 
 
 def test_pillow_heif_is_imported_only_for_heif_anchors():
-  code = ("import sys; from tfc_swin.eval import anchors, resolve, runner; "
-          "runner.environment_versions('jpeg420'); resolve.resolve('jpeg420'); "
+  code = ("import sys; from tfc_swin.eval import anchors, runner; "
+          "runner.environment_versions('jpeg420'); anchors.anchor_points('jpeg420'); "
           "assert 'pillow_heif' not in sys.modules; anchors.anchor_points('hevc444'); "
           "assert 'pillow_heif' in sys.modules")
   subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -16,12 +16,12 @@ from tfc_swin.api import untrained_coder
 
 SEED = 1234
 GOLDEN = {  # config: (file size in bytes, sha256 of the file)
-    "conv-hyperprior-tiny": (101,
-                             "5f92afd8dec94f32a2a79b429457a21c88311a5f78a776c3761666dae94e01ab"),
-    "conv-charm-tiny": (94, "3c4937dfe352f8bde1220745d6562f9f08c6b1951c7a8f2adc7c0baa48f6a8f7"),
-    "swint-hyperprior-tiny": (412,
-                              "bfe868b99e7c5220ec49442b79325675222862cd2eb5865f0398b1ae34f852d6"),
-    "swint-charm-tiny": (407, "80210628fff7435ffd80fc282f76ae8c3d888224551989a8a6342550c438c993"),
+    "conv-hyperprior-tiny": (161,
+                             "2ae015c793ba4aecd516913b5253d77b3a14fe22c7a04ae96a3171b899323cfc"),
+    "conv-charm-tiny": (95, "e0a087dd493b9cef0a11934666e17d20e3b025c5e3750038c90b31aa157d7998"),
+    "swint-hyperprior-tiny": (393,
+                              "1e82dc6166216188a6a10ddb24978aec8f52465514a7a1e2a594b0745a9d0982"),
+    "swint-charm-tiny": (458, "eab582be516051dba95d34990d93c3a60f48e0d1a32fc78fbd05028b360ba6a9"),
 }
 
 

@@ -29,11 +29,10 @@ from tfc_swin.bitstream import (CorruptFileError, NumericsMismatchError, TooLarg
                                 UnsupportedFileError, WrongModelError)
 from tfc_swin.coder import checksum_distance, min_string_bytes
 from tfc_swin.priors.gaussian import GaussianConditional
-from tests.conftest import smooth_image
+from tests.conftest import load_experiment, smooth_image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-import stress_decoder  # noqa: E402  pylint: disable=wrong-import-position
+stress_decoder = load_experiment("stress_decoder")
 
 MODEL = "conv-hyperprior-tiny"
 CHARM = "conv-charm-tiny"

@@ -4,11 +4,9 @@ experiments/evaluate_video.py.
 One untrained tiny SwinT-SSF serves the coding tests (building the range-coding tables is the
 slow part); frames are generated, files go to tmp_path.
 """
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import weakref
 
 import numpy as np
@@ -23,6 +21,7 @@ from tfc_swin.configs import get_config, get_video_config
 from tfc_swin.video import bitstream as vb
 from tfc_swin.video.coder import VideoCoder
 from tfc_swin.video.frames import FolderFrames, write_png_frames
+from tests.conftest import load_experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
@@ -244,12 +243,7 @@ def test_restore_and_init_iframe(tmp_path, codec):
 
 @pytest.fixture(scope="module")
 def evaluate_video():
-  spec = importlib.util.spec_from_file_location(
-      "evaluate_video", os.path.join(REPO, "experiments", "evaluate_video.py"))
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # dataclasses resolve annotations through it
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment("evaluate_video")
 
 
 def test_model_specs(evaluate_video):

@@ -8,7 +8,7 @@ Where the zoo is (:func:`root`): ``$TFC_SWIN_ZOO`` if set; else the copy install
 package (``pip install .`` ships zoo/ as ``tfc_swin/zoo_data``, see setup.py); else zoo/ of
 the source checkout the package runs from (editable install).
 
-    coder = tfc_swin.zoo.load("conv-hyperprior-cpu", quality=2)
+    coder = tfc_swin.zoo.load("swint-hyperprior-cpu", quality=2)
     data = coder.compress_array(image)
 """
 from __future__ import annotations
