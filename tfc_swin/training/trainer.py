@@ -21,6 +21,7 @@ import tensorflow as tf
 from tfc_swin.codecs import build_codec
 from tfc_swin.configs import get_config
 from tfc_swin.eval.metrics import psnr_from_mse
+from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.training import run_dir
 from tfc_swin.training.config import TrainConfig
 from tfc_swin.training.data import center_crops, image_dataset
@@ -109,7 +110,8 @@ class Trainer:
     self.is_chief = self.task_id == 0
     tf.keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
-      self.codec = build_codec(get_config(config.model))
+      with float32_entropy_parameters():  # Same weights; coding codecs use float64.
+        self.codec = build_codec(get_config(config.model))
       self.learning_rate = LearningRate(config)
       self.optimizer = SkippingAdam(self.learning_rate)
       self.optimizer.build(self.codec.trainable_variables)
