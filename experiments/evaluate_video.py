@@ -50,7 +50,6 @@ flags.DEFINE_integer("gop_size", 12, "Frames per GOP (one I frame, then P frames
 flags.DEFINE_integer("anchor_threads", None, "Threads of x264 / x265 (default: ffmpeg's).")
 flags.DEFINE_enum("metric", "psnr_rgb", list(METRICS), "Quality of the RD curves and BD-rates.")
 flags.DEFINE_string("output_dir", None, "Folder for results.json, bdrate.md and the plots.")
-flags.mark_flags_as_required(["sequences", "output_dir"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,4 +236,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["sequences", "output_dir"])  # here, so that tests can import the module
   main()

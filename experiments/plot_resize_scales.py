@@ -36,7 +36,6 @@ flags.DEFINE_list("models", None, "Zoo model names and/or SPEC@LAMBDA (SavedMode
 flags.DEFINE_list("datasets", ["../shared/data/kodak"], "Image folders (one box each).")
 flags.DEFINE_integer("max_images", None, "At most this many (sorted) images per folder.")
 flags.DEFINE_string("output_dir", "results/aict", "Folder for resize_scales.png / .json.")
-flags.mark_flags_as_required(["models"])
 
 
 def _codec(spec: str) -> ScaleAdaptiveCodec:
@@ -130,4 +129,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["models"])  # here, so that tests can import the module
   main()
