@@ -55,6 +55,8 @@ from typing import Any
 
 from absl import app, flags
 
+from tfc_swin.bitstream import varint
+
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["conv-hyperprior-tiny", "conv-charm-tiny", "swint-hyperprior-tiny",
@@ -86,28 +88,21 @@ CRAFTED_KINDS = ("dims", "count", "strings", "length", "string bytes", "header f
 
 
 # -- files: a raw writer that can write anything ----------------------------------------------
-def _varint(n: int) -> bytes:
-  out = bytearray()
-  while True:
-    byte, n = n & 0x7F, n >> 7
-    out.append(byte | (0x80 if n else 0))
-    if not n:
-      return bytes(out)
 
 
 def raw_pack(f: dict[str, Any]) -> bytes:
   """Serializes a field dict (see :func:`fields`) as tfc_swin bytes, with a valid CRC."""
   out = bytearray(b"TFSW") + bytes([f["version"] & 0xFF, f["mode"] & 0xFF])
   for key in ("model", "config"):
-    out += _varint(f.get(key + "_len", len(f[key]))) + f[key]
-  out += f["fingerprint"] + _varint(f["height"]) + _varint(f["width"])
+    out += varint(f.get(key + "_len", len(f[key]))) + f[key]
+  out += f["fingerprint"] + varint(f["height"]) + varint(f["width"])
   out += struct.pack(">I", f["checksum"] & 0xFFFFFFFF)
   out.append(f.get("count", len(f["strings"])) & 0xFF)
   lengths = f.get("lengths") or [len(s) for s in f["strings"]]
   for n, s in zip(lengths, f["strings"]):
-    out += _varint(n) + s
+    out += varint(n) + s
   if f.get("alpha") is not None:
-    out += _varint(f.get("alpha_len", len(f["alpha"]))) + f["alpha"]
+    out += varint(f.get("alpha_len", len(f["alpha"]))) + f["alpha"]
   out += f.get("tail", b"")
   return bytes(out + struct.pack(">I", zlib.crc32(out)))
 

@@ -300,25 +300,25 @@ def test_every_bit_flip_and_random_damage_is_refused():
 def _header(height=48, width=64, rate=(25, 1), gop=12, count=0, name_len=None, name=b"m",
             raw_height=None):
   out = bytearray(vb.MAGIC) + bytes([vb.VERSION])
-  out += vb._varint(len(name) if name_len is None else name_len) + name
-  out += vb._varint(1) + b"c" + bytes(8)
-  out += raw_height if raw_height is not None else vb._varint(height)
+  out += vb.varint(len(name) if name_len is None else name_len) + name
+  out += vb.varint(1) + b"c" + bytes(8)
+  out += raw_height if raw_height is not None else vb.varint(height)
   for value in (width, rate[0], rate[1], gop, count):
-    out += vb._varint(value)
+    out += vb.varint(value)
   return bytes(out + struct.pack(">I", zlib.crc32(out)))
 
 
 def _record(frame_type=0, strings=(b"abc",), payload=None, size=None):
   if payload is None:
-    payload = vb._varint(len(strings)) + b"".join(vb._varint(len(s)) + s for s in strings)
-  out = bytearray([frame_type]) + bytes(4) + vb._varint(len(payload) if size is None else size)
+    payload = vb.varint(len(strings)) + b"".join(vb.varint(len(s)) + s for s in strings)
+  out = bytearray([frame_type]) + bytes(4) + vb.varint(len(payload) if size is None else size)
   out += payload
   return bytes(out + struct.pack(">I", zlib.crc32(out)))
 
 
 def _file(header, *records, count=None):
   body = header + b"".join(records)
-  body += bytes([vb.END_MARKER]) + vb._varint(len(records) if count is None else count)
+  body += bytes([vb.END_MARKER]) + vb.varint(len(records) if count is None else count)
   return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -339,10 +339,10 @@ CRAFTED = {
     "11-byte varint": _file(_header(raw_height=b"\xff" * 10 + b"\x01"), _record()),
     "huge payload size": _file(_header(), _record(payload=b"\x01\x01a", size=(1 << 62))),
     "payload size 1 GiB": _file(_header(), _record(payload=b"\x01\x01a", size=(1 << 30) - 1)),
-    "huge string count": _file(_header(), _record(payload=vb._varint(1 << 40) + b"\x00")),
+    "huge string count": _file(_header(), _record(payload=vb.varint(1 << 40) + b"\x00")),
     "zero strings": _file(_header(), _record(payload=b"\x00")),
     "string overruns payload": _file(_header(), _record(payload=b"\x01\x09abc")),
-    "huge string length": _file(_header(), _record(payload=b"\x01" + vb._varint(1 << 50))),
+    "huge string length": _file(_header(), _record(payload=b"\x01" + vb.varint(1 << 50))),
     "payload trailing bytes": _file(_header(), _record(payload=b"\x01\x01ab")),
     "unknown frame type": _file(_header(), _record(frame_type=7)),
     "first frame P": _file(_header(), _record(frame_type=1)),

@@ -111,7 +111,8 @@ class Bitstream:
   alpha: bytes = b""  # zlib-compressed alpha plane (uint8, height x width)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+  """Unsigned LEB128 (the length fields of the tfc_swin file formats)."""
   if n < 0:
     raise ValueError("varint must be non-negative")
   out = bytearray()
@@ -179,13 +180,13 @@ def pack(stream: Bitstream) -> bytes:
     raw = text.encode("utf-8")
     if len(raw) > MAX_NAME_BYTES or not text.isprintable():
       raise ValueError(f"model/config names are printable, at most {MAX_NAME_BYTES} bytes")
-    out += _varint(len(raw)) + raw
-  out += fingerprint + _varint(h.height) + _varint(h.width)
+    out += varint(len(raw)) + raw
+  out += fingerprint + varint(h.height) + varint(h.width)
   out += struct.pack(">IB", h.index_checksum, len(stream.strings))
   for s in stream.strings:
-    out += _varint(len(s)) + s
+    out += varint(len(s)) + s
   if h.has_alpha:
-    out += _varint(len(stream.alpha)) + stream.alpha
+    out += varint(len(stream.alpha)) + stream.alpha
   out += struct.pack(">I", zlib.crc32(out))
   return bytes(out)
 

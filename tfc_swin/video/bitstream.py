@@ -51,7 +51,7 @@ from typing import BinaryIO
 
 from tfc_swin import bitstream as _image_format
 from tfc_swin.bitstream import MAGIC as IMAGE_MAGIC
-from tfc_swin.bitstream import BitstreamError
+from tfc_swin.bitstream import BitstreamError, varint
 from tfc_swin.fileio import atomic_write
 
 # The image format's cause classes, where this build has them (else plain BitstreamError).
@@ -79,16 +79,6 @@ MIN_RECORD_BYTES = 1 + 4 + 1 + 1 + 4
 MIN_TRAILER_BYTES = 1 + 1 + 4
 
 
-def _varint(n: int) -> bytes:
-  """Unsigned LEB128."""
-  if n < 0:
-    raise ValueError("varint must be non-negative")
-  out = bytearray()
-  while True:
-    byte, n = n & 0x7F, n >> 7
-    out.append(byte | (0x80 if n else 0))
-    if not n:
-      return bytes(out)
 
 
 class VideoBitstreamError(BitstreamError):
@@ -179,10 +169,10 @@ def pack_header(header: VideoHeader) -> bytes:
   out = bytearray(MAGIC) + bytes([VERSION])
   for text in (header.model, header.config):
     raw = text.encode("utf-8")
-    out += _varint(len(raw)) + raw
-  out += fingerprint + _varint(header.height) + _varint(header.width)
-  out += _varint(rate.numerator) + _varint(rate.denominator) + _varint(header.gop_size)
-  out += _varint(header.frame_count or 0)
+    out += varint(len(raw)) + raw
+  out += fingerprint + varint(header.height) + varint(header.width)
+  out += varint(rate.numerator) + varint(rate.denominator) + varint(header.gop_size)
+  out += varint(header.frame_count or 0)
   out += struct.pack(">I", zlib.crc32(out))
   return bytes(out)
 
@@ -195,13 +185,13 @@ def frame_record(frame: Frame) -> bytes:
     raise ValueError(f"a frame has between 1 and {MAX_STRINGS} strings")
   if not 0 <= frame.index_checksum < 1 << 32:
     raise ValueError("index_checksum must fit 32 bits")
-  payload = bytearray(_varint(len(frame.strings)))
+  payload = bytearray(varint(len(frame.strings)))
   for s in frame.strings:
-    payload += _varint(len(s)) + bytes(s)
+    payload += varint(len(s)) + bytes(s)
   if len(payload) > MAX_FRAME_BYTES:
     raise ValueError(f"frame payload over {MAX_FRAME_BYTES} bytes")
   out = bytearray([FRAME_TYPES[frame.frame_type]])
-  out += struct.pack(">I", frame.index_checksum) + _varint(len(payload)) + payload
+  out += struct.pack(">I", frame.index_checksum) + varint(len(payload)) + payload
   out += struct.pack(">I", zlib.crc32(out))
   return bytes(out)
 
@@ -257,7 +247,7 @@ class VideoWriter:
       raise ValueError("a video needs at least one frame")
     if count is not None and self.frames_written != count:
       raise ValueError(f"the header declares {count} frames, {self.frames_written} written")
-    self._write(bytes([END_MARKER]) + _varint(self.frames_written))
+    self._write(bytes([END_MARKER]) + varint(self.frames_written))
     self._write(struct.pack(">I", self._crc))
     self.closed = True
     return self.bytes_written
@@ -324,7 +314,7 @@ class VideoReader:
     self.bytes_read += n
     return data
 
-  def _varint(self, what: str) -> int:
+  def varint(self, what: str) -> int:
     value = 0
     for i in range(_MAX_VARINT_BYTES):
       byte = self._take(1)[0]
@@ -336,7 +326,7 @@ class VideoReader:
     raise CorruptVideoError(f"file is corrupted (bad {what} field)")
 
   def _text(self, what: str) -> str:
-    size = self._varint(what)
+    size = self.varint(what)
     if size > MAX_NAME_BYTES:
       raise CorruptVideoError(f"file is corrupted ({what} longer than {MAX_NAME_BYTES} bytes)")
     try:
@@ -364,18 +354,18 @@ class VideoReader:
           f"unsupported video format version {version} (this build reads {VERSION})")
     model, config = self._text("model name"), self._text("config name")
     fingerprint = self._take(8).hex()
-    height, width = self._varint("height"), self._varint("width")
+    height, width = self.varint("height"), self.varint("width")
     problem = _size_problem(height, width)
     if problem:
       raise CorruptVideoError(f"file is corrupted ({problem})")
-    numerator, denominator = self._varint("frame rate"), self._varint("frame rate")
+    numerator, denominator = self.varint("frame rate"), self.varint("frame rate")
     if not (0 < numerator <= MAX_RATE_TERM and 0 < denominator <= MAX_RATE_TERM):
       raise CorruptVideoError("file is corrupted (bad frame rate)")
-    gop = self._varint("GOP size")
+    gop = self.varint("GOP size")
     problem = _gop_problem(gop)
     if problem:
       raise CorruptVideoError(f"file is corrupted ({problem})")
-    count = self._varint("frame count")
+    count = self.varint("frame count")
     if count > MAX_FRAMES:
       raise CorruptVideoError("file is corrupted (bad frame count)")
     expected = self._crc
@@ -395,7 +385,7 @@ class VideoReader:
     start = self.bytes_read - 1
     self._record_crc = zlib.crc32(bytes([frame_type]))
     checksum = struct.unpack(">I", self._take(4, where))[0]
-    size = self._varint("payload size")
+    size = self.varint("payload size")
     if size > MAX_FRAME_BYTES or (self._left is not None and size > self._left):
       raise CorruptVideoError(f"file is corrupted or truncated (frame {index} payload size "
                                 f"{size} exceeds the bytes left)")
@@ -441,7 +431,7 @@ class VideoReader:
       index += 1
       self.frames_read = index
       yield frame
-    count = self._varint("trailer frame count")
+    count = self.varint("trailer frame count")
     expected = self._crc
     if struct.unpack(">I", self._take(4, " (trailer)"))[0] != expected:
       raise CorruptVideoError("file is corrupted (file checksum mismatch)")

@@ -25,6 +25,7 @@ Writers: :func:`write_png_frames` (atomic per file, never replaces an existing f
 """
 from __future__ import annotations
 
+import abc
 import json
 import os
 import re
@@ -198,7 +199,7 @@ def join_yuv420(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> bytes:
 # -- sources ----------------------------------------------------------------------------------
 
 
-class FrameSource:
+class FrameSource(abc.ABC):
   """A re-iterable video: ``iter(source)`` yields HxWx3 uint8 RGB frames from the start.
 
   Attributes: ``height``, ``width``, ``frame_rate`` (Fraction or None), ``num_frames`` (None
@@ -211,8 +212,9 @@ class FrameSource:
   num_frames: int | None = None
   yuv_method: str | None = None
 
+  @abc.abstractmethod
   def __iter__(self) -> Iterator[np.ndarray]:
-    raise NotImplementedError
+    """The frames as uint8 (H, W, 3) RGB arrays, one at a time."""
 
   def iter_yuv(self) -> Iterator[Planes]:
     """The frames as ``yuv420p`` planes (RGB sources are converted by :func:`rgb_to_yuv420`)."""
