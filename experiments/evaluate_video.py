@@ -236,5 +236,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["sequences", "output_dir"])  # here, so that tests can import the module
+  flags.mark_flags_as_required(["sequences", "output_dir"])  # here: tests import the module
   main()

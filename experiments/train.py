@@ -15,11 +15,10 @@ The flags are the fields of tfc_swin.training.TrainConfig, plus --threads and --
 """
 import os
 
-import tensorflow as tf
 from absl import app, flags
 
 from tfc_swin.training import Trainer, config
-from tfc_swin.training.trainer import main_log
+from tfc_swin.training.trainer import main_log, setup_devices
 
 FLAGS = flags.FLAGS
 config.define_flags()
@@ -30,13 +29,7 @@ flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical de
 
 def main(argv):
   del argv
-  if FLAGS.threads:
-    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
-  if FLAGS.logical_cpus:
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus)
+  setup_devices(FLAGS.threads, FLAGS.logical_cpus)
   train_config = config.from_flags()
   os.makedirs(train_config.run_dir, exist_ok=True)
   Trainer(train_config).train(log=main_log)

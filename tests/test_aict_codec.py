@@ -3,14 +3,13 @@ gradients, the scale code in the file, forced scales, the skip path, export, the
 two AICT experiments."""
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfc_swin import bitstream, zoo
+from tfc_swin import bitstream, cli, zoo
 from tfc_swin.bitstream import BitstreamError
 from tfc_swin.codecs import build_codec, restore_codec
 from tfc_swin.codecs.scale_adaptive import ScaleAdaptiveCodec, file_scale, max_code
@@ -18,9 +17,8 @@ from tfc_swin.coder import Coder, ModelId
 from tfc_swin.configs import get_config
 from tfc_swin.layers import scaled_size
 from tfc_swin.training.warm_start import TRANSFORM_PARTS, shared_parts
-from tests.conftest import load_experiment, smooth_image
+from helpers import load_experiment, smooth_image
 
-REPO = Path(__file__).resolve().parent.parent
 AICT_PAPER_PARAMS = 37_230_400  # Ghorbel et al. Table 4: 37.2304M
 SCALE_MODULE_PARAMS = 94_345  # two ConvNeXtProcessor(32) + ResizeParameterNetwork((8, 16, 32))
 
@@ -164,13 +162,25 @@ def test_bad_scale_codes_are_refused(aict):
     coder.decompress_array(bad)
 
 
+def test_info_prints_the_scale_of_aict_files(aict, tmp_path, capsys):
+  codec, model_id = aict
+  stream = bitstream.unpack(Coder(codec, model_id).compress_array(smooth_image(37, 70)))
+  for code, shown in ((0, "1 (scale adaptation skipped)"), (1, "0.2500 (image coded")):
+    path = tmp_path / f"s{code}.tfsw"
+    path.write_bytes(bitstream.pack(bitstream.Bitstream(stream.header, [bytes([code])]
+                                                        + stream.strings[1:])))
+    assert cli.main(["info", str(path)]) == 0
+    assert f"AICT scale:     {shown}" in capsys.readouterr().out
+
+
 # -- the skip path and the Coder ---------------------------------------------------------------
 def test_skip_path_is_the_inner_codec(aict):
   """s >= skip_above: the file is the inner codec's (ICT with the same weights), plus the
   scale byte; an ict-tiny coder refuses AICT files as another model's."""
   codec, model_id = aict
   ict = build_codec("ict-tiny")
-  assert shared_parts(codec, ict) == TRANSFORM_PARTS  # what --init_from ICT gives AICT
+  # --init_from ICT gives AICT all but the scale-adaptation module.
+  assert shared_parts(codec, ict) == TRANSFORM_PARTS + ("prior",)
   mine = codec.weight_view()
   for name, part in ict.weight_view().items():
     for source, target in zip(mine[name].trainable_variables, part.trainable_variables):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from tfc_swin import bitstream, cli
-from tests.conftest import smooth_image
+from helpers import smooth_image
 
 MODEL = "conv-hyperprior-tiny"
 OTHER = "conv-charm-tiny"

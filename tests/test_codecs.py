@@ -6,7 +6,7 @@ import tensorflow as tf
 from tfc_swin.api import untrained_coder
 from tfc_swin.codecs import build_codec, pad_to_multiple
 from tfc_swin.configs import config_names, get_config
-from tests.conftest import smooth_image
+from helpers import smooth_image
 
 TINY = ["conv-hyperprior-tiny", "conv-charm-tiny", "swint-hyperprior-tiny", "swint-charm-tiny"]
 

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from PIL import Image
 from tfc_swin.codecs import build_codec
 from tfc_swin.configs import ChARM
 from tfc_swin.profiling import complexity, timing
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _spec(*shape: int) -> tf.TensorSpec:
@@ -42,6 +41,20 @@ def test_module_parameters_sum_to_total(name, request):
   assert sum(params.values()) == codec.count_parameters()
   assert (params["charm"] > 0) == isinstance(codec.config.prior, ChARM)
   assert all(params[m] > 0 for m in ("g_a", "h_a", "h_s", "g_s", "entropy_bottleneck"))
+
+
+def test_aict_scale_modules_are_counted():
+  """AICT's resize network and pre/post-processors: in the parameters (which still sum to the
+  total) and in the encoder / decoder MACs at the full image size."""
+  codec = build_codec("aict-tiny")
+  params = complexity.module_parameters(codec)
+  assert sum(params.values()) == codec.count_parameters()
+  assert all(params[m] > 0 for m in ("resize_net", "pre_processor", "post_processor"))
+  macs = complexity.module_macs(codec, 64, 64)
+  assert all(macs[m].paper > 0 for m in ("resize_net", "pre_processor", "post_processor"))
+  assert complexity.encoder_modules(macs)[-2:] == ("resize_net", "pre_processor")
+  assert complexity.decoder_modules(macs)[-1] == "post_processor"
+  assert complexity.scale_modules(build_codec("ict-tiny")) == ()
 
 
 def test_dense_macs():

@@ -13,19 +13,13 @@ from PIL import Image, JpegImagePlugin
 from tfc_swin import api
 from tfc_swin.eval import anchors, metrics, results
 from tfc_swin.eval.resolve import resolve
-
-
-def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
-  rng = np.random.default_rng(seed)
-  coarse = rng.uniform(0, 255, (4, 5, 3)).astype(np.uint8)
-  image = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), np.float64)
-  return np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8)
+from helpers import blurred_noise_image
 
 
 @pytest.mark.parametrize("name", anchors.ANCHOR_NAMES)
 @pytest.mark.parametrize("shape", [(48, 64), (47, 63)])
 def test_anchor_roundtrip(name, shape):
-  image = smooth_image(*shape)
+  image = blurred_noise_image(*shape)
   family, points = resolve(name)
   assert family == name and len(points) >= 8
   sizes, psnrs = [], []
@@ -41,7 +35,7 @@ def test_anchor_roundtrip(name, shape):
 
 
 def test_anchor_settings_in_bitstreams():
-  image = smooth_image(48, 64)
+  image = blurred_noise_image(48, 64)
   jpeg420 = dict(resolve("jpeg420")[1])["50"].encode(image)
   jpeg444 = dict(resolve("jpeg444")[1])["50"].encode(image)
   assert JpegImagePlugin.get_sampling(Image.open(io.BytesIO(jpeg420))) == 2
@@ -55,14 +49,14 @@ def test_anchor_settings_in_bitstreams():
 
 
 def test_jpeg_default_is_pillow_default():
-  image = smooth_image(48, 64)
+  image = blurred_noise_image(48, 64)
   buffer = io.BytesIO()
   Image.fromarray(image).save(buffer, "JPEG", quality=75)
   assert dict(resolve("jpeg420")[1])["75"].encode(image) == buffer.getvalue()
 
 
 def test_decode_rejects_other_format():
-  image = smooth_image(48, 64)
+  image = blurred_noise_image(48, 64)
   webp = dict(resolve("webp")[1])["75"].encode(image)
   with pytest.raises(ValueError, match="expected a JPEG stream"):
     dict(resolve("jpeg420")[1])["75"].decode(webp)

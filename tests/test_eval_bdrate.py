@@ -13,8 +13,8 @@ import pytest
 import scipy.interpolate
 
 from tfc_swin.eval import bdrate, plots, results
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 ANCHOR_RATE = [0.12, 0.25, 0.5, 0.9, 1.6]
 ANCHOR_PSNR = [27.0, 30.5, 34.0, 37.0, 40.5]
 

@@ -8,15 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfc_swin.eval import metrics
-
-
-def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
-  rng = np.random.default_rng(seed)
-  y, x = np.mgrid[0:height, 0:width]
-  channels = [128 + 70 * np.sin(x / (5 + c) + rng.uniform(0, 6)) * np.cos(y / (7 + c))
-              for c in range(3)]
-  image = np.stack(channels, -1) + rng.normal(0, 4, (height, width, 3))
-  return np.clip(image, 0, 255).astype(np.uint8)
+from helpers import smooth_image
 
 
 def test_psnr_known_mse():

@@ -15,15 +15,8 @@ from PIL import Image
 
 from tfc_swin import image_io
 from tfc_swin.eval import metrics, results, runner
+from helpers import REPO, blurred_noise_image
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
-  rng = np.random.default_rng(seed)
-  coarse = rng.uniform(0, 255, (3, 4, 3)).astype(np.uint8)
-  image = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), np.float64)
-  return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
 
 
 @dataclasses.dataclass
@@ -60,9 +53,9 @@ def fake_points(**kwargs) -> list:
 def image_dir(tmp_path: Path) -> Path:
   folder = tmp_path / "images"
   folder.mkdir()
-  Image.fromarray(smooth_image(48, 64, 0)).save(folder / "b.png")
-  Image.fromarray(smooth_image(48, 64, 1)[..., 0]).save(folder / "a.png")  # grayscale
-  rgba = np.concatenate([smooth_image(40, 56, 2), np.full((40, 56, 1), 7, np.uint8)], -1)
+  Image.fromarray(blurred_noise_image(48, 64, 0)).save(folder / "b.png")
+  Image.fromarray(blurred_noise_image(48, 64, 1)[..., 0]).save(folder / "a.png")  # grayscale
+  rgba = np.concatenate([blurred_noise_image(40, 56, 2), np.full((40, 56, 1), 7, np.uint8)], -1)
   Image.fromarray(rgba, "RGBA").save(folder / "c.PNG")
   (folder / "notes.txt").write_text("not an image")
   return folder
@@ -76,7 +69,7 @@ def test_list_and_load_images(image_dir: Path):
   assert gray.shape == (48, 64, 3) and np.array_equal(gray[..., 0], gray[..., 2])
   rgba = image_io.read_rgb(image_dir / "c.PNG")
   assert rgba.shape == (40, 56, 3)
-  assert np.array_equal(rgba, smooth_image(40, 56, 2))  # alpha dropped, colors untouched
+  assert np.array_equal(rgba, blurred_noise_image(40, 56, 2))  # alpha dropped, colors untouched
 
 
 def test_16_bit_images_are_read_as_8_bit(tmp_path: Path):

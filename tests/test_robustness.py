@@ -16,22 +16,20 @@ import sys
 import threading
 import time
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfc_swin import bitstream, cli
+from tfc_swin import bitstream, cli, image_io
 from tfc_swin.api import load_coder
 from tfc_swin.bitstream import (CorruptFileError, NumericsMismatchError, TooLargeError,
                                 UnsupportedFileError, WrongModelError)
 from tfc_swin.coder import checksum_distance, min_string_bytes
 from tfc_swin.priors.gaussian import GaussianConditional
-from tests.conftest import load_experiment, smooth_image
+from helpers import REPO, load_experiment, smooth_image
 
-ROOT = Path(__file__).resolve().parents[1]
 stress_decoder = load_experiment("stress_decoder")
 
 MODEL = "conv-hyperprior-tiny"
@@ -254,6 +252,31 @@ def test_cli_compress_pixel_limit(tmp_path, capsys):
   assert not (tmp_path / "o.tfsw").exists()
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+  """A tiny PNG whose header claims width x height (its pixel data is an empty zlib stream)."""
+  def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(
+        ">I", zlib.crc32(kind + body))
+  header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+  return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+          + chunk(b"IEND", b""))
+
+
+def test_huge_image_headers_are_refused_before_decoding(tmp_path, capsys):
+  """A 100-byte PNG claiming 65536 x 65536 pixels: refused from its header in no time (the
+  default limit, and Pillow's bomb guard when the caller lifts ours)."""
+  src = tmp_path / "bomb.png"
+  src.write_bytes(_png_claiming(65536, 65536))
+  start = time.perf_counter()
+  with pytest.raises(TooLargeError, match="pixel limit"):
+    image_io.read_image(str(src), max_pixels=bitstream.DEFAULT_MAX_PIXELS)
+  with pytest.raises(TooLargeError, match="decompression bomb"):
+    image_io.read_image(str(src), max_pixels=None)
+  code, _, err = run(capsys, "compress", src, tmp_path / "o.tfsw", "--model", MODEL)
+  assert code == 1 and "above the pixel limit" in err
+  assert time.perf_counter() - start < 5 and not (tmp_path / "o.tfsw").exists()
+
+
 def test_cli_bugs_keep_their_traceback(monkeypatch, capsys):
   def broken(args):
     raise KeyError("qualities")
@@ -326,7 +349,7 @@ def test_kill_9_leaves_no_partial_output_and_never_touches_the_input(tmp_path):
 def test_stress_subset_has_no_crash_hang_traceback_or_unbounded_allocation(tmp_path):
   out = tmp_path / "stress.json"
   proc = subprocess.run(
-      [sys.executable, str(ROOT / "experiments" / "stress_decoder.py"),
+      [sys.executable, str(REPO / "experiments" / "stress_decoder.py"),
        f"--models={MODEL},swint-charm-tiny", "--flips=200", "--crafted=100",
        "--truncation_step=5", "--timeout=30", "--max_rss_growth_mb=1024",
        f"--output={out}"], capture_output=True, text=True, timeout=600, check=False,

@@ -130,7 +130,8 @@ def test_ssf_first_merge_downsamples_by_four():
 def test_entropy_parameters_compute_in_float64_with_float32_weights():
   """h_s and the ChARM slice networks run in float64 (layers/precision.py); training may
   build them in float32: same variables, nearly the same outputs."""
-  from tfc_swin.layers.precision import float32_entropy_parameters  # pylint: disable=import-outside-toplevel
+  from tfc_swin.layers.precision import (  # pylint: disable=import-outside-toplevel
+      float32_entropy_parameters)
   tf.keras.utils.set_random_seed(1)
   exact = build_codec("ict-tiny")
   tf.keras.utils.set_random_seed(1)

@@ -103,7 +103,7 @@ def test_resume_after_sigkill(data_dir, tmp_path):
   assert saved >= 4
   out = subprocess.run(train_args(data_dir, run, "conv-hyperprior-tiny", saved + 2), env=ENV,
                        capture_output=True, text=True, check=True).stderr
-  assert f"resumed from" in out and f"at step {saved}" in out
+  assert "resumed from" in out and f"at step {saved}" in out
   assert f"step {saved + 2}/{saved + 2}" in out
   first, second = run_dir.read_progress(str(run))["segments"]  # one per process, wall time each
   assert first["start_step"] == 0 and 0 < first["end_step"] <= saved
@@ -140,15 +140,15 @@ def test_validation_on_fixed_crops(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_init_from_hyperprior_run(data_dir, tmp_path):
-  subprocess.run(train_args(data_dir, tmp_path / "hp", "swint-hyperprior-tiny", 2), env=ENV,
+  subprocess.run(train_args(data_dir, tmp_path / "hp", "conv-hyperprior-tiny", 2), env=ENV,
                  check=True, capture_output=True)
-  out = subprocess.run(train_args(data_dir, tmp_path / "charm", "swint-charm-tiny", 2,
+  out = subprocess.run(train_args(data_dir, tmp_path / "charm", "conv-charm-tiny", 2,
                                   f"--init_from={tmp_path / 'hp'}"),
                        env=ENV, capture_output=True, text=True, check=True).stderr
   assert "initialized g_a, g_s, h_a, h_s, hyperprior from" in out  # ChARM starts fresh
   stages = run_history(str(tmp_path / "charm"))  # what the zoo manifest records
   assert [(s["run"], s["model"], s["steps"], s["tracked_steps"]) for s in stages] == [
-      ("hp", "swint-hyperprior-tiny", 2, 2), ("charm", "swint-charm-tiny", 2, 2)]
+      ("hp", "conv-hyperprior-tiny", 2, 2), ("charm", "conv-charm-tiny", 2, 2)]
   assert summarize(stages)["total_steps"] == 4 and summarize(stages)["untracked_steps"] == 0
 
 
@@ -236,6 +236,16 @@ def test_init_from_forks_whole_models_and_keeps_transforms_across_priors(tmp_pat
     warm_start.shared_parts(swin, source)
   with pytest.raises(ValueError, match="not a training run folder"):
     init_from(charm, str(tmp_path))
+
+
+def test_init_from_into_fixed_windows_keeps_every_weight():
+  """Fixed windows change the computation, not the weights: a fork into them takes all."""
+  source = build_codec("swint-hyperprior-tiny")
+  config = get_config("swint-hyperprior-tiny")
+  fixed = dataclasses.replace(config, transform=dataclasses.replace(config.transform,
+                                                                     fixed_windows=True))
+  target = types.SimpleNamespace(config=fixed, weight_view=source.weight_view)
+  assert warm_start.shared_parts(target, source) == tuple(source.weight_view())
 
 
 def test_train_flags_are_the_train_config_fields():

@@ -480,7 +480,7 @@ def test_png_folders(tmp_path):
   np.testing.assert_array_equal(next(iter(source)), clip[1])
   assert not [n for n in os.listdir(folder) if n.endswith(".part")]
   os.makedirs(tmp_path / "empty")
-  with pytest.raises(frames.FrameSourceError, match="no PNG or JPEG"):
+  with pytest.raises(frames.FrameSourceError, match="no image frames"):
     frames.FolderFrames(str(tmp_path / "empty"))
   with pytest.raises(frames.FrameSourceError, match="no such folder"):
     frames.FolderFrames(str(tmp_path / "missing"))

@@ -21,9 +21,8 @@ from tfc_swin.configs import get_config, get_video_config
 from tfc_swin.video import bitstream as vb
 from tfc_swin.video.coder import VideoCoder
 from tfc_swin.video.frames import FolderFrames, write_png_frames
-from tests.conftest import load_experiment
+from helpers import load_experiment
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 
 

@@ -1,15 +1,19 @@
-"""Resolving a model spec (zoo name, SavedModel folder or config name) to coders."""
+"""Resolving a model spec to coders: for images a zoo name, SavedModel folder or config name;
+for videos (:func:`load_video_coder`) a SavedModel folder, training run folder or config name."""
 from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import tensorflow as tf
 
 from tfc_swin import zoo
-from tfc_swin.codecs import build_codec
-from tfc_swin.coder import Coder
-from tfc_swin.configs import config_names, get_config
+from tfc_swin.codecs import build_codec, build_video_codec
+from tfc_swin.coder import Coder, ModelLoadError
+from tfc_swin.configs import config_names, get_config, video_config_names
+from tfc_swin.training import run_dir
+from tfc_swin.video.coder import VideoCoder
 
 
 def untrained_coder(config: str, seed: int = 0) -> Coder:
@@ -53,3 +57,42 @@ def learned_codec_points(spec: str) -> tuple[str, list[tuple[str, Coder]]]:
     return spec, [(f"q{q}", zoo.load(spec, q)) for q in zoo.qualities(spec)]
   coder = load_coder(spec)
   return os.path.basename(os.path.normpath(spec)), [("0", coder)]
+
+
+def untrained_video_coder(config: str, seed: int = 0) -> VideoCoder:
+  """A P-frame codec with freshly initialized weights (deterministic for a seed)."""
+  tf.keras.utils.set_random_seed(seed)
+  return VideoCoder.from_codec(build_video_codec(config), f"untrained/{config}/seed{seed}",
+                               f"UNTRAINED {config} (seed {seed})")
+
+
+def run_video_coder(run: str) -> VideoCoder:
+  """The coder of a video training run folder's latest checkpoint."""
+  config = run_dir.read_config(run)["model"]
+  if config not in video_config_names():
+    raise ModelLoadError(f"{run}: a training run of {config}, not of a video config")
+  codec = build_video_codec(config)
+  try:
+    checkpoint = codec.restore(run)
+  except ValueError as error:
+    raise ModelLoadError(str(error)) from None
+  name = f"{config}@{os.path.basename(os.path.normpath(run))}/{os.path.basename(checkpoint)}"
+  return VideoCoder.from_codec(codec, name)
+
+
+def load_video_coder(spec: str, seed: int = 0) -> VideoCoder:
+  """A video coder from a SavedModel folder (``experiments/export_video.py``), a video
+  training run folder (its latest checkpoint), or a video config name (UNTRAINED weights of
+  ``seed``, for tests and demos: says so on stderr). Anything else: ModelLoadError."""
+  if os.path.isdir(spec) and tf.saved_model.contains_saved_model(spec):
+    return VideoCoder.from_saved_model(spec)
+  if run_dir.is_run(spec):
+    return run_video_coder(spec)
+  if spec in video_config_names():
+    print(f"WARNING: {spec} is a config name: an UNTRAINED model (random weights, seed {seed})"
+          "; its files are only good for tests. Pass an exported SavedModel folder or a video "
+          "training run folder.", file=sys.stderr)
+    return untrained_video_coder(spec, seed)
+  raise ModelLoadError(f"unknown video model {spec!r}: not a SavedModel folder, a video "
+                       "training run folder, or a video config "
+                       f"({', '.join(video_config_names())})")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import zlib
+from collections.abc import Callable
 
 MAGIC = b"TFSW"
 VERSION = 1
@@ -123,6 +124,18 @@ def varint(n: int) -> bytes:
       return bytes(out)
 
 
+def read_varint(next_byte: Callable[[], int]) -> int | None:
+  """Decodes one :func:`varint`, taking its bytes from ``next_byte()``; None unless it is a
+  minimal encoding of at most 10 bytes (callers name the field in their error)."""
+  value = 0
+  for i in range(_MAX_VARINT_BYTES):
+    byte = next_byte()
+    value |= (byte & 0x7F) << (7 * i)
+    if not byte & 0x80:
+      return None if byte == 0 and i > 0 else value
+  return None
+
+
 class _Reader:
   """Reads fields from the bytes before the CRC; every read is bounds-checked."""
 
@@ -137,15 +150,10 @@ class _Reader:
     return chunk
 
   def varint(self, what: str) -> int:
-    value = 0
-    for i in range(_MAX_VARINT_BYTES):
-      byte = self.take(1, what)[0]
-      value |= (byte & 0x7F) << (7 * i)
-      if not byte & 0x80:
-        if byte == 0 and i > 0:
-          raise corrupt(f"bad {what} field")  # Not the minimal encoding.
-        return value
-    raise corrupt(f"bad {what} field")
+    value = read_varint(lambda: self.take(1, what)[0])
+    if value is None:
+      raise corrupt(f"bad {what} field")
+    return value
 
   def text(self, what: str) -> str:
     n = self.varint(f"{what} length")

@@ -2,9 +2,17 @@
 
     tfc-swin models [--zoo]                 registered configs / shipped zoo models
     tfc-swin compress IN OUT [--model M] [--quality Q] [--max-pixels N] [--force] [-v]
-    tfc-swin decompress IN OUT.png [--model M] [--max-pixels N] [--force] [-v]
+    tfc-swin decompress IN OUT.png [--model M] [--max-pixels N] [--timeout S] [--force] [-v]
     tfc-swin info FILE                      header fields of a compressed file
     tfc-swin demo [--model M] [--quality Q] compress + decompress the bundled sample image
+    tfc-swin video compress IN OUT.tfsv --model M [--gop N] [--width W --height H] [--rate R]
+                            [--max-pixels N] [--force]
+    tfc-swin video decompress IN.tfsv OUT [--model M] [--max-pixels N] [--timeout S] [--force]
+    tfc-swin video info FILE.tfsv          header and frame sizes of a video file
+
+Video input (IN) is a folder of frames, a video file ffmpeg reads, or raw 8-bit YUV 4:2:0
+(``*.yuv``, with --width / --height); OUT of ``video decompress`` is a folder (PNG frames
+f001.png, ...) or a ``*.yuv`` file. Progress goes to stderr, one line per frame.
 
 Errors that users cause (bad input files, a model that does not exist, an existing output,
 an image above the pixel limit) print one line ``tfc-swin: error: ...`` and exit with status
@@ -14,15 +22,15 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import os
 import sys
 import threading
 import time
+from fractions import Fraction
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SAMPLE_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sample.png")
+from tfc_swin.data import SAMPLE_IMAGE  # noqa: E402  (a path; imports nothing heavy)
 
 
 class CliError(ValueError):
@@ -34,26 +42,28 @@ def _user_errors() -> tuple[type[BaseException], ...]:
   errors: list[type[BaseException]] = [CliError, OSError]
   for module, name in (("tfc_swin.bitstream", "BitstreamError"), ("tfc_swin.zoo", "ZooError"),
                        ("tfc_swin.image_io", "ImageReadError"),
-                       ("tfc_swin.coder", "ModelLoadError")):
+                       ("tfc_swin.coder", "ModelLoadError"),
+                       ("tfc_swin.video.frames", "FrameSourceError"),
+                       ("tfc_swin.video.frames", "FFmpegError")):
     if module in sys.modules:
       errors.append(getattr(sys.modules[module], name))
   return tuple(errors)
 
 
-def _psnr(a, b) -> float:
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-  return float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+def _shipped_models() -> list[str]:
+  """The zoo's model names; none when there is no zoo (e.g. a wheel without zoo data)."""
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  return zoo.models() if zoo.find_root() else []
 
 
 def _coder(args):
-  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.api import load_coder  # pylint: disable=import-outside-toplevel
   from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
   spec = args.model
-  if not (spec is None or spec in zoo.models() or os.path.isdir(spec)
+  if not (spec is None or spec in _shipped_models() or os.path.isdir(spec)
           or spec in config_names()):
-    raise CliError(f"unknown model {spec!r}: not a zoo model ({', '.join(zoo.models()) or 'none'}"
+    shipped = ", ".join(_shipped_models()) or "none"
+    raise CliError(f"unknown model {spec!r}: not a zoo model ({shipped}"
                    f"), a SavedModel folder, or a config name (see `tfc-swin models`)")
   t0 = time.perf_counter()
   coder = load_coder(spec, args.quality, args.version)
@@ -109,9 +119,9 @@ def cmd_models(args) -> None:
 
 def _list_zoo(zoo, markdown: bool) -> None:
   """One row per shipped model/version/quality, from the manifests (``--markdown``: a table)."""
-  names = zoo.models()
+  names = _shipped_models()
   if not names:
-    print(f"no models shipped in {zoo.root()}")
+    print(f"no models shipped ({zoo.find_root() or 'no zoo folder found'})")
     return
   default = zoo.default()
   header = ["model", "version", "quality", "lambda", "steps", "train hours", "training data",
@@ -133,10 +143,8 @@ def _list_zoo(zoo, markdown: bool) -> None:
                      info.get("training_data", "-"), kodak.get("bpp", "-"),
                      kodak.get("psnr", "-"), kodak.get("ms_ssim", "-")])
   if markdown:
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-      print("| " + " | ".join(str(c) for c in row) + " |")
+    from tfc_swin.eval.tables import markdown_table  # pylint: disable=import-outside-toplevel
+    print(markdown_table(header, rows))
   else:
     for row in rows:
       print("  ".join(f"{h}={c}" if i > 0 else f"{c:34s}" for i, (h, c) in
@@ -145,11 +153,9 @@ def _list_zoo(zoo, markdown: bool) -> None:
 
 def cmd_compress(args) -> None:
   from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
-  from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
-  rgb, mode, alpha = image_io.read_image(args.input)
+  rgb, mode, alpha = image_io.read_image(args.input, max_pixels=args.max_pixels)
   t_read = time.perf_counter() - t0
-  check_pixel_limit(*rgb.shape[:2], args.max_pixels)
   coder, t_load = _coder(args)
   data = coder.compress_array(rgb, mode, alpha, max_pixels=args.max_pixels)
   t1 = time.perf_counter()
@@ -198,12 +204,11 @@ def cmd_decompress(args) -> None:
 def _zoo_spec(model: str, config: str):
   """Maps a header's model name to (spec, quality, version) for :func:`load_coder`: only zoo
   models and registered configs, never a path (the header comes from an untrusted file)."""
-  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
   parts = model.split("/")
   if parts[0] == "untrained" and config in config_names():
     return config, None, "latest"
-  if (len(parts) == 3 and parts[0] in zoo.models() and parts[2].startswith("q")
+  if (len(parts) == 3 and parts[0] in _shipped_models() and parts[2].startswith("q")
       and parts[2][1:].isdigit()):
     return parts[0], int(parts[2][1:]), parts[1]
   raise CliError(f"the file was made by model {model!r}, which is not in the zoo; "
@@ -225,16 +230,32 @@ def cmd_info(args) -> None:
   print(f"index checksum: {h.index_checksum}")
   print(f"strings:        {len(stream.strings)} ({', '.join(str(len(s)) for s in stream.strings)}"
         f" bytes)" + (f", alpha {len(stream.alpha)} bytes" if h.has_alpha else ""))
+  scale = _file_scale(h.config, stream.strings)
+  if scale is not None:
+    print(f"AICT scale:     {scale}")
+
+
+def _file_scale(config_name: str, strings: list[bytes]) -> str | None:
+  """The scale s an AICT file carries (sec. 3.3), for ``info``; None for other models."""
+  from tfc_swin.codecs.scale_adaptive import file_scale  # pylint: disable=import-outside-toplevel
+  from tfc_swin.configs import config_names, get_config  # pylint: disable=import-outside-toplevel
+  if config_name not in config_names() or get_config(config_name).wrapper is None:
+    return None
+  try:
+    s = file_scale(get_config(config_name).wrapper, strings[0])
+  except ValueError as e:
+    return f"invalid ({e})"
+  return "1 (scale adaptation skipped)" if s == 1.0 else f"{s:.4f} (image coded at that scale)"
 
 
 def cmd_demo(args) -> None:
   from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
-  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
-  if args.model is None and not zoo.models():
+  from tfc_swin.eval.metrics import psnr  # pylint: disable=import-outside-toplevel
+  if args.model is None and not _shipped_models():
     args.model = "conv-hyperprior-tiny"
     print("NOTE: no trained model is shipped in the zoo yet: using an UNTRAINED tiny model; "
           "expect a poor reconstruction.")
-  rgb, _, _ = image_io.read_image(args.input)
+  rgb, _, _ = image_io.read_image(args.input, max_pixels=args.max_pixels)
   coder, t_load = _coder(args)
   coder.compress_array(rgb, max_pixels=args.max_pixels)  # Warm-up (traces the graphs).
   data = coder.compress_array(rgb, max_pixels=args.max_pixels)
@@ -245,9 +266,105 @@ def cmd_demo(args) -> None:
   print(f"model:   {coder.name} ({coder.description})")
   print(f"image:   {args.input} ({w}x{h})")
   print(f"size:    {len(data)} bytes = {8 * len(data) / (h * w):.4f} bpp")
-  print(f"PSNR:    {_psnr(rgb, out):.2f} dB")
+  print(f"PSNR:    {psnr(rgb, out):.2f} dB")
   print(f"times:   load {t_load:.2f} s, encode {sum(t_enc.values()):.3f} s, "
         f"decode {sum(t_dec.values()):.3f} s")
+
+
+def _frame_progress(verb: str, total: int | None):
+  """A per-frame progress callback printing one line to stderr."""
+  def report(stats) -> None:
+    of = f"/{total}" if total else ""
+    print(f"{verb} frame {stats.index + 1}{of}: {stats.frame_type}, {stats.num_bytes} bytes, "
+          f"{stats.seconds:.2f} s", file=sys.stderr, flush=True)
+  return report
+
+
+def _video_coder(spec: str):
+  from tfc_swin.api import load_video_coder  # pylint: disable=import-outside-toplevel
+  return load_video_coder(spec)
+
+
+def cmd_video_compress(args) -> None:
+  from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
+  from tfc_swin.video.coder import DEFAULT_GOP_SIZE  # pylint: disable=import-outside-toplevel
+  from tfc_swin.video.frames import open_frames  # pylint: disable=import-outside-toplevel
+  if args.model is None:
+    raise CliError("no video model is shipped in the zoo: pass --model (an exported video "
+                   "SavedModel folder, a video training run folder, or a video config name "
+                   "for an untrained model)")
+  if (args.width or args.height) and not args.input.lower().endswith(".yuv"):
+    raise CliError("--width / --height are for raw .yuv input only")
+  source = open_frames(args.input, args.width, args.height, args.rate)
+  check_pixel_limit(source.height, source.width, args.max_pixels)
+  coder = _video_coder(args.model)
+  stats = coder.compress(source, args.output, args.gop or DEFAULT_GOP_SIZE, force=args.force,
+                         progress=_frame_progress("coded", source.num_frames))
+  print(f"{args.input} -> {args.output}: {stats.num_frames} frames of {source.width}x"
+        f"{source.height}, {stats.file_bytes} bytes, {stats.bpp:.4f} bpp ({coder.name})")
+
+
+def _video_spec(model: str, config: str) -> str:
+  """The spec of a header's model: only an untrained video config (never a path: the header
+  comes from an untrusted file)."""
+  from tfc_swin.configs import video_config_names  # pylint: disable=import-outside-toplevel
+  if model == f"untrained/{config}/seed0" and config in video_config_names():
+    return config
+  raise CliError(f"the file was made by model {model!r}: pass --model with that model's "
+                 "SavedModel folder or training run folder")
+
+
+def cmd_video_decompress(args) -> None:
+  from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
+  from tfc_swin.video import bitstream, frames  # pylint: disable=import-outside-toplevel
+  header = bitstream.read_header(args.input)  # Cheap checks before loading any model.
+  check_pixel_limit(header.height, header.width, args.max_pixels)
+  to_yuv = args.output.lower().endswith(".yuv")
+  if not to_yuv and os.path.exists(args.output) and not os.path.isdir(args.output):
+    raise CliError(f"{args.output}: exists and is not a folder (PNG frames go to a folder, "
+                   "raw 4:2:0 to a .yuv file)")
+  coder = _video_coder(args.model or _video_spec(header.model, header.config))
+  limit = decode_time_limit(header.pixels) if args.timeout is None else args.timeout
+  watchdog = [_watchdog(limit, "decoding frame 1")]
+  report = _frame_progress("decoded", header.frame_count)
+
+  def progress(stats) -> None:  # One time limit per frame.
+    report(stats)
+    if watchdog[0]:
+      watchdog[0].cancel()
+    watchdog[0] = _watchdog(limit, f"decoding frame {stats.index + 2}")
+
+  decoded = coder.decompress(args.input, progress, args.max_pixels)
+  try:
+    if to_yuv:
+      count = frames.write_yuv420(decoded, args.output, args.force, protect=(args.input,))
+    else:
+      count = frames.write_png_frames(decoded, args.output, force=args.force,
+                                      protect=(args.input,))
+  finally:
+    if watchdog[0]:
+      watchdog[0].cancel()
+  print(f"{args.input} -> {args.output}: {count} frames of {header.width}x{header.height} "
+        f"({coder.name})")
+
+
+def cmd_video_info(args) -> None:
+  from tfc_swin.video import bitstream  # pylint: disable=import-outside-toplevel
+  h = bitstream.read_header(args.input)
+  sizes: dict[str, list[int]] = {"I": [], "P": []}
+  for frame in bitstream.read_frames(args.input):  # Checks every CRC.
+    sizes[frame.frame_type].append(frame.num_bytes)
+  size, count = os.path.getsize(args.input), len(sizes["I"]) + len(sizes["P"])
+  print(f"file:           {args.input} ({size} bytes, "
+        f"{8 * size / (h.pixels * max(count, 1)):.4f} bpp)")
+  print(f"format version: {bitstream.VERSION}")
+  print(f"model:          {h.model}")
+  print(f"config:         {h.config}")
+  print(f"weights:        {h.fingerprint}")
+  print(f"frames:         {count} of {h.width}x{h.height} at {h.frame_rate} fps, GOP {h.gop_size}"
+        + ("" if h.frame_count is None else f" (header: {h.frame_count})"))
+  for kind, label in (("I", "I frames"), ("P", "P frames")):
+    print(f"{label + ':':16s}{len(sizes[kind])}, {sum(sizes[kind])} bytes")
 
 
 def _print_times(times: dict[str, float]) -> None:
@@ -263,6 +380,65 @@ def _pixel_limit(text: str) -> int | None:
   if value < 0:
     raise argparse.ArgumentTypeError("the pixel limit cannot be negative")
   return value or None
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+  return value
+
+
+def _frame_rate(text: str) -> Fraction:
+  try:
+    rate = Fraction(text)
+  except (ValueError, ZeroDivisionError):
+    raise argparse.ArgumentTypeError(f"not a frame rate: {text!r} (e.g. 30 or 30000/1001)") \
+        from None
+  if rate <= 0:
+    raise argparse.ArgumentTypeError(f"the frame rate must be positive, got {text}")
+  return rate
+
+
+def _add_video_parser(sub, max_pixels: int) -> None:
+  """``tfc-swin video compress | decompress | info``."""
+  video = sub.add_parser("video", help="P-frame video coding (.tfsv files)").add_subparsers(
+      dest="video_command", required=True)
+  limit_help = (f"refuse frames of more than N pixels before any model work (default "
+                f"{max_pixels:,}; 0 = no limit)")
+  p = video.add_parser("compress", help="frames -> .tfsv file")
+  p.add_argument("input", help="folder of frames, video file (ffmpeg) or raw .yuv (4:2:0)")
+  p.add_argument("output", help="the .tfsv file to write")
+  p.add_argument("--model", help="exported video SavedModel folder, video training run "
+                 "folder, or video config name (UNTRAINED weights, for tests)")
+  p.add_argument("--gop", type=_positive_int, metavar="N", help="frames per GOP: an I frame "
+                 "every N frames (default: tfc_swin.video.coder.DEFAULT_GOP_SIZE, 12 as in "
+                 "the paper's evaluation)")
+  p.add_argument("--width", type=_positive_int, metavar="W", help="frame width of raw .yuv")
+  p.add_argument("--height", type=_positive_int, metavar="H", help="frame height of raw .yuv")
+  p.add_argument("--rate", type=_frame_rate, metavar="R", help="frame rate, e.g. 30000/1001 "
+                 "(default: the source's, else 30)")
+  p.add_argument("--max-pixels", type=_pixel_limit, default=max_pixels, metavar="N",
+                 help=limit_help)
+  p.add_argument("--force", action="store_true", help="replace an existing output")
+  p.set_defaults(func=cmd_video_compress)
+  p = video.add_parser("decompress", help=".tfsv file -> PNG frames or raw .yuv")
+  p.add_argument("input", help="the .tfsv file")
+  p.add_argument("output", help="a folder (PNG frames f001.png, ...) or a .yuv file (raw 4:2:0)")
+  p.add_argument("--model", help="as for compress; default: the model named in the file if it "
+                 "is an untrained config")
+  p.add_argument("--max-pixels", type=_pixel_limit, default=max_pixels, metavar="N",
+                 help=limit_help)
+  p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up when a frame takes "
+                 "longer than this to decode (default 60 s + 100 us per pixel; 0 = never)")
+  p.add_argument("--force", action="store_true", help="replace existing output files")
+  p.set_defaults(func=cmd_video_decompress)
+  p = video.add_parser("info", help="print a .tfsv file's header and frame sizes")
+  p.add_argument("input")
+  p.set_defaults(func=cmd_video_info)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--input", default=SAMPLE_IMAGE)
   model_args(p)
   p.set_defaults(func=cmd_demo)
+  _add_video_parser(sub, DEFAULT_MAX_PIXELS)
   return parser
 
 

@@ -62,6 +62,15 @@ class ModelId:
   config: str  # config registry name
   fingerprint: str  # 16 hex digits over the weights
 
+  def check_made(self, header: Any, kind: str = "file") -> None:
+    """Raises WrongModelError unless ``header`` (an image or video header: ``model``,
+    ``config``, ``fingerprint``) says this model made the ``kind``."""
+    if (header.config, header.fingerprint) != (self.config, self.fingerprint):
+      raise WrongModelError(
+          f"{kind} was made by model {header.model} (config {header.config}, weights "
+          f"{header.fingerprint}), not by {self.name} (config {self.config}, weights "
+          f"{self.fingerprint})")
+
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
@@ -133,6 +142,9 @@ class Coder:
                            f"{MODEL_INFO_FILE})")
     with open(info_path) as f:
       info = json.load(f)
+    if "kind" in info:  # Only video models say (tfc_swin.video.coder.VIDEO_MODEL_KIND).
+      raise ModelLoadError(f"{path}: a {info['kind']} model ({info.get('config')}), not an "
+                           "image model (use `tfc-swin video`)")
     model = tf.saved_model.load(path)
     return cls(model, ModelId(info["name"], info["config"], info["fingerprint"]),
                info.get("description", ""), _read_config(info.get("codec_config")))
@@ -164,12 +176,7 @@ class Coder:
 
   def check_compatible(self, header: Header) -> None:
     """Raises WrongModelError unless the file was made by this model."""
-    mine = self.model_id
-    if (header.config, header.fingerprint) != (mine.config, mine.fingerprint):
-      raise WrongModelError(
-          f"file was made by model {header.model} (config {header.config}, weights "
-          f"{header.fingerprint}), not by {mine.name} (config {mine.config}, weights "
-          f"{mine.fingerprint})")
+    self.model_id.check_made(header, "file")
 
   def decompress_array(self, data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
                        ) -> tuple[np.ndarray, Header, np.ndarray | None]:

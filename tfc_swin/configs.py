@@ -330,8 +330,10 @@ _codec("conv-hyperprior-cpu", _CONV_CPU, Hyperprior(),
 _codec("conv-charm-cpu", _CONV_CPU, ChARM(num_slices=6),
        "Conv-ChARM sized for CPU training, 6 slices")
 _codec("swint-hyperprior-cpu", _SWIN_CPU, Hyperprior(), "SwinT-Hyperprior sized for CPU training")
-_codec("swint-charm-cpu", _SWIN_CPU, ChARM(num_slices=5),
-       "SwinT-ChARM sized for CPU training, 5 slices")
+# SwinT-ChARM on the -cpu transforms, with fixed windows (issue 15, fix 2): starts from the
+# shipped swint-hyperprior-cpu (same weights; App. B.1 Hyperprior -> ChARM).
+_codec("swint-charm-cpu", dataclasses.replace(_SWIN_CPU, fixed_windows=True), ChARM(num_slices=5),
+       "SwinT-ChARM sized for CPU training, 5 slices, fixed windows")
 # 192 latents (the 160 of -cpu saturate above about 1.2 bpp on Kodak), fixed windows so that
 # 128-pixel training crops run the same shifted blocks as large images, plain h_a embedding.
 _SWIN_CPU_WIDE = _swin((64, 96, 128, 192), (1, 1, 2, 1), (128, 128), (2, 1),
@@ -453,7 +455,7 @@ _CPU_CONV_FLOW = _ssf_conv((64, 64, 64, 96), (64, 64, 96), in_channels=6)
 _CPU_CONV_RESIDUAL = _ssf_conv((64, 64, 64, 96), (64, 64, 96))
 _CPU_SWIN_FLOW = _ssf_swin((48, 64, 96), (1, 2, 1), (64, 64, 96), 4, False, in_channels=6)
 _CPU_SWIN_RESIDUAL = _ssf_swin((48, 64, 96), (1, 2, 1), (64, 64, 96), 8, True)
-_CPU_IFRAME = "swint-hyperprior-cpu-wide"
+_CPU_IFRAME = "swint-hyperprior-cpu"
 _video("conv-ssf-cpu", _CPU_IFRAME, _CPU_CONV_FLOW, _CPU_CONV_RESIDUAL,
        "Conv-SSF sized for CPU training")
 _video("swint-ssf-cpu", _CPU_IFRAME, _CPU_SWIN_FLOW, _CPU_SWIN_RESIDUAL,

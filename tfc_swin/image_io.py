@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from tfc_swin.bitstream import TooLargeError, check_pixel_limit
 from tfc_swin.fileio import atomic_write
 
 Image.MAX_IMAGE_PIXELS = 1 << 30
@@ -35,14 +36,24 @@ class ImageReadError(ValueError):
   """An input that is not a readable, non-empty image."""
 
 
-def read_image(path: str | BinaryIO) -> tuple[np.ndarray, str, np.ndarray | None]:
+def read_image(path: str | BinaryIO, max_pixels: int | None = None
+               ) -> tuple[np.ndarray, str, np.ndarray | None]:
   """Returns (RGB uint8 HxWx3, color mode "RGB"/"L"/"RGBA"/"LA", alpha HxW or None) of a file
-  (a path, or an open binary file)."""
+  (a path, or an open binary file).
+
+  Above ``max_pixels`` (None: no limit of ours; Pillow still refuses more than twice its
+  ``MAX_IMAGE_PIXELS``) raises :class:`~tfc_swin.bitstream.TooLargeError` from the file's
+  header, before any pixel is decoded.
+  """
   name = path if isinstance(path, str) else "image data"
   try:
     with Image.open(path) as im:
+      check_pixel_limit(im.height, im.width, max_pixels)
       im.load()
       return split_color_alpha(im)
+  except Image.DecompressionBombError as e:  # Pillow's own guard, raised by Image.open.
+    limit = "" if max_pixels is None else f"above the pixel limit of {max_pixels:,}: "
+    raise TooLargeError(f"{name}: {limit}{e}") from None
   except FileNotFoundError:
     raise ImageReadError(f"{name}: no such file") from None
   except IsADirectoryError:

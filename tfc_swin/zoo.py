@@ -25,7 +25,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfc_swin import fileio
-from tfc_swin.codecs import ImageCodec
+from tfc_swin.codecs import CodingModule, ImageCodec
 from tfc_swin.coder import MODEL_INFO_FILE, Coder, ModelId
 
 
@@ -153,25 +153,33 @@ def _without_keras_traces():
   return utils.keras_option_scope(save_traces=False)
 
 
-def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
-  """Writes a SavedModel with ``compress`` / ``decompress`` signatures to ``path`` (atomic)."""
+def save_model(codec: CodingModule, path: str, info: dict[str, Any]) -> None:
+  """Writes a prepared codec's :meth:`~CodingModule.serving_module` with its coding functions
+  as signatures, and ``info`` as :data:`MODEL_INFO_FILE`, to ``path`` (a new folder; atomic)."""
   if os.path.exists(path):
     raise FileExistsError(f"{path} exists")
-  coder = Coder.from_codec(codec, name, description)
   parent = os.path.dirname(os.path.abspath(path))
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
   try:
     with _without_keras_traces():
       tf.saved_model.save(codec.serving_module(), tmp, signatures=codec.coding_functions())
-    info = {"name": name, "config": codec.config.name, "fingerprint": coder.model_id.fingerprint,
-            "description": description, "codec_config": codec.config.to_dict()}
     with open(os.path.join(tmp, MODEL_INFO_FILE), "w") as f:
       json.dump(info, f, indent=1)
     os.replace(tmp, path)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
+
+
+def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
+  """Writes a SavedModel with ``compress`` / ``decompress`` signatures to ``path`` (atomic)."""
+  if os.path.exists(path):
+    raise FileExistsError(f"{path} exists")
+  coder = Coder.from_codec(codec, name, description)
+  save_model(codec, path, {"name": name, "config": codec.config.name,
+                           "fingerprint": coder.model_id.fingerprint,
+                           "description": description, "codec_config": codec.config.to_dict()})
   return coder.model_id
 
 

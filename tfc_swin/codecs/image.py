@@ -15,62 +15,25 @@ that encoder and decoder derive the same integer scale indexes on different mach
 """
 from __future__ import annotations
 
-import hashlib
-import re
-
-import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_SPEC,
+                                  CodingModule, index_checksum, pad_to_multiple, round_up, to_uint8)
 from tfc_swin.configs import CodecConfig
 from tfc_swin.layers.precision import float64_compute
-from tfc_swin.priors import NotPreparedError, build_prior
+from tfc_swin.priors import build_prior
 from tfc_swin.transforms import build_transforms
 
-#: Total down-sampling of image -> hyper-latent; images are padded to a multiple of it.
-PAD_MULTIPLE = 64
 #: What an exported SavedModel says about itself (name, config, fingerprint, codec_config).
 MODEL_INFO_FILE = "tfc_swin_model.json"
 
-_IMAGE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
-_STRINGS_SPEC = tf.TensorSpec([None], tf.string, name="strings")
-_SHAPE_SPEC = tf.TensorSpec([2], tf.int32, name="shape")
 
-
-def round_up(value, multiple):
-  """The smallest multiple of ``multiple`` that is >= ``value`` (ints or int tensors)."""
-  return (value + multiple - 1) // multiple * multiple
-
-
-def pad_to_multiple(x: tf.Tensor, multiple: int = PAD_MULTIPLE) -> tf.Tensor:
-  """Pads (B, H, W, C) at the bottom/right by repeating the edge pixels."""
-  shape = tf.shape(x)
-  h, w = shape[1], shape[2]
-  x = tf.gather(x, tf.minimum(tf.range(round_up(h, multiple)), h - 1), axis=1)
-  return tf.gather(x, tf.minimum(tf.range(round_up(w, multiple)), w - 1), axis=2)
-
-
-def index_checksum(indexes: list[tf.Tensor]) -> tf.Tensor:
-  """Order-sensitive int64 checksum of the scale indexes the range coder used.
-
-  Encoder and decoder must derive identical indexes from h_s / ChARM; the file carries the
-  encoder's checksum so that the decoder can detect any float difference.
-  """
-  flat = tf.concat([tf.reshape(tf.cast(i, tf.int64), [-1]) for i in indexes], axis=0)
-  weights = tf.range(tf.size(flat, out_type=tf.int64), dtype=tf.int64) % 65521 + 1
-  return tf.reduce_sum((flat + 1) * weights) % (2 ** 31 - 1)
-
-
-def _module_name(name: str) -> str:
-  return re.sub(r"\W", "_", name)
-
-
-class ImageCodec(tf.Module):
+class ImageCodec(CodingModule):
   """An image codec assembled from the parts its :class:`CodecConfig` names."""
 
   def __init__(self, config: CodecConfig):
-    super().__init__(name=_module_name(config.name))
-    self.config = config
+    super().__init__(config)
     params_channels = 2 * config.latent_channels
     self.g_a, self.g_s, self.h_a, _ = build_transforms(config.transform, params_channels)
     with float64_compute():  # Built inside, so that its sublayers compute in float64 too.
@@ -79,7 +42,6 @@ class ImageCodec(tf.Module):
     self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=[config.hyper_channels])
     self.prior = build_prior(config.prior, config.latent_channels)
     self.hyper_coder = None
-    self._coding_functions = None
     self.autoencode(tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, config.transform.in_channels]))
 
   # -- training ---------------------------------------------------------------------------------
@@ -122,25 +84,19 @@ class ImageCodec(tf.Module):
     """Entropy-coded strings per image: one for z, then the prior's."""
     return 1 + self.prior.num_strings
 
-  @property
-  def prepared(self) -> bool:
-    return self._coding_functions is not None
-
   def prepare_for_compression(self) -> None:
     """(Re)builds the range-coding tables from the current weights and the coding graphs."""
+    self.prepare_coders()
+    self._coding_functions = {
+        "compress": tf.function(self._compress, input_signature=[IMAGE_SPEC]),
+        "decompress": tf.function(self._decompress,
+                                  input_signature=[STRINGS_SPEC, SHAPE_SPEC])}
+
+  def prepare_coders(self) -> None:
+    """(Re)builds the range-coding tables of the hyper coder and the prior only (for a codec
+    that codes canvases through :meth:`encode_canvas` inside another codec's functions)."""
     self.hyper_coder = self.hyper_model(compression=True)
     self.prior.prepare_for_compression()
-    self._coding_functions = {
-        "compress": tf.function(self._compress, input_signature=[_IMAGE_SPEC]),
-        "decompress": tf.function(self._decompress,
-                                  input_signature=[_STRINGS_SPEC, _SHAPE_SPEC])}
-
-  def coding_functions(self) -> dict[str, tf.types.experimental.GenericFunction]:
-    """The ``compress`` / ``decompress`` tf.functions (the SavedModel signatures)."""
-    if self._coding_functions is None:
-      raise NotPreparedError(f"{self.config.name}: call prepare_for_compression() before "
-                             "compress/decompress/export (it builds the coding tables)")
-    return self._coding_functions
 
   def compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     """uint8 (H, W, 3) -> entropy-coded ``strings`` [z, y...], ``shape``, ``index_checksum``."""
@@ -155,46 +111,34 @@ class ImageCodec(tf.Module):
     string = self.hyper_coder.compress(z)
     return string, self.hyper_coder.decompress(string, tf.shape(z)[1:3])
 
-  def _compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-    shape = tf.shape(image)[:2]
-    y = self.g_a(pad_to_multiple(tf.cast(image[None], tf.float32)))
+  def encode_canvas(self, canvas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """Range-codes a float (1, h, w, C) canvas (sides multiples of 64): (strings [z, y...],
+    the scale indexes used)."""
+    y = self.g_a(canvas)
     z_string, z_hat = self.code_hyper_latent(self.h_a(y))
     y_strings, indexes = self.prior.compress(y, self.entropy_parameters(z_hat))
-    strings = tf.concat([z_string] + y_strings, axis=0)
-    return {"strings": strings, "shape": shape, "index_checksum": index_checksum(indexes)}
+    return tf.concat([z_string] + y_strings, axis=0), indexes
 
-  def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
-    z_hat = self.hyper_coder.decompress(strings[:1], round_up(shape, PAD_MULTIPLE) // PAD_MULTIPLE)
+  def decode_canvas(self, strings: tf.Tensor, canvas_shape: tf.Tensor
+                    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """Inverse of :meth:`encode_canvas` given the canvas ``(h, w)``: (float g_s output
+    (1, h, w, C), unclipped; the scale indexes used)."""
+    z_hat = self.hyper_coder.decompress(strings[:1], canvas_shape // PAD_MULTIPLE)
     y_strings = [strings[i:i + 1] for i in range(1, self.num_strings)]
     y_hat, indexes = self.prior.decompress(y_strings, self.entropy_parameters(z_hat))
-    x_hat = self.g_s(y_hat)[0, :shape[0], :shape[1], :]
-    image = tf.cast(tf.clip_by_value(tf.round(x_hat), 0, 255), tf.uint8)
-    return {"image": image, "index_checksum": index_checksum(indexes)}
+    return self.g_s(y_hat), indexes
 
-  def serving_module(self) -> tf.Module:
-    """What a SavedModel export saves: this codec's weights under ``codec`` and the
-    ``compress`` / ``decompress`` functions (loaded SavedModels call them like the codec)."""
-    module = tf.Module()
-    module.codec = self
-    module.compress = self.coding_functions()["compress"]
-    module.decompress = self.coding_functions()["decompress"]
-    return module
+  def _compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+    strings, indexes = self.encode_canvas(pad_to_multiple(tf.cast(image[None], tf.float32)))
+    return {"strings": strings, "shape": tf.shape(image)[:2],
+            "index_checksum": index_checksum(indexes)}
+
+  def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
+    x_hat, indexes = self.decode_canvas(strings, round_up(shape, PAD_MULTIPLE))
+    return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes)}
 
   # -- bookkeeping ------------------------------------------------------------------------------
   def weight_view(self) -> dict[str, tf.Module]:
     """The learned parts by name (what a checkpoint or SavedModel stores of this codec)."""
     return {"g_a": self.g_a, "g_s": self.g_s, "h_a": self.h_a, "h_s": self.h_s,
             "hyperprior": self.hyperprior, "prior": self.prior}
-
-  def count_parameters(self, module: tf.Module | None = None) -> int:
-    """Trainable parameters of the codec (or of one of its parts)."""
-    module = self if module is None else module
-    return int(sum(np.prod(v.shape) for v in module.trainable_variables))
-
-  def fingerprint(self) -> str:
-    """sha256 (first 16 hex digits) over all trainable weights, in a fixed order."""
-    digest = hashlib.sha256()
-    for v in sorted(self.trainable_variables, key=lambda v: v.name):
-      digest.update(v.name.encode())
-      digest.update(np.ascontiguousarray(v.numpy(), dtype=np.float32).tobytes())
-    return digest.hexdigest()[:16]

@@ -41,17 +41,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfc_swin.codecs.image import (PAD_MULTIPLE, ImageCodec, _module_name, index_checksum,
-                                   pad_to_multiple, round_up)
+from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_SPEC,
+                                  CodingModule, index_checksum, pad_to_multiple, round_up,
+                                  to_uint8)
+from tfc_swin.codecs.image import ImageCodec
 from tfc_swin.codecs.wrappers import WRAPPERS
 from tfc_swin.configs import CodecConfig, ScaleAdaptation
 from tfc_swin.layers import (BicubicResampler, ConvNeXtProcessor, ResizeParameterNetwork,
                              scaled_size)
-from tfc_swin.priors import NotPreparedError
 
-_IMAGE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
-_STRINGS_SPEC = tf.TensorSpec([None], tf.string, name="strings")
-_SHAPE_SPEC = tf.TensorSpec([2], tf.int32, name="shape")
 _CODE_SPEC = tf.TensorSpec([], tf.int32, name="code")
 _SIGNATURE_KEYS = ("strings", "shape", "index_checksum")
 
@@ -89,18 +87,15 @@ def _check(adaptation: ScaleAdaptation) -> None:
 
 
 @WRAPPERS.register(ScaleAdaptation.kind)
-class ScaleAdaptiveCodec(tf.Module):
+class ScaleAdaptiveCodec(CodingModule):
   """AICT: an :class:`ImageCodec` (``inner``) inside the scale-adaptation module (sec. 3.3)."""
 
-  # The same bookkeeping as an ImageCodec (over all parts, the inner codec's included).
-  count_parameters = ImageCodec.count_parameters
-  fingerprint = ImageCodec.fingerprint
+  decompress = ImageCodec.decompress  # The same signature as an ImageCodec's.
 
   def __init__(self, config: CodecConfig):
-    super().__init__(name=_module_name(config.name))
+    _check(config.wrapper)
+    super().__init__(config)
     adaptation = config.wrapper
-    _check(adaptation)
-    self.config = config
     self.inner = ImageCodec(dataclasses.replace(
         config, name=f"{config.name}/inner", wrapper=None, paper_params_m=None,
         description=f"inner codec of {config.name}"))
@@ -115,7 +110,6 @@ class ScaleAdaptiveCodec(tf.Module):
     self.upscale = BicubicResampler("up", name="upscale")
     self._grid = tuple(float(s) for s in scale_grid(adaptation))
     self._max_code = max_code(adaptation)
-    self._coding_functions = None
     self._compress_code = None
     x = tf.zeros([1, 8, 8, 3])  # Creates the module's variables (the inner codec has its own).
     self.resize_net(x)
@@ -178,10 +172,6 @@ class ScaleAdaptiveCodec(tf.Module):
     return 1 + self.inner.num_strings
 
   @property
-  def prepared(self) -> bool:
-    return self._coding_functions is not None
-
-  @property
   def hyper_coder(self) -> tfc.ContinuousBatchedEntropyModel | None:
     return self.inner.hyper_coder
 
@@ -197,18 +187,10 @@ class ScaleAdaptiveCodec(tf.Module):
     The inner codec codes through this wrapper and is not prepared on its own (its
     compress / decompress functions would be saved in exports too).
     """
-    self.inner.hyper_coder = self.inner.hyper_model(compression=True)
-    self.prior.prepare_for_compression()
-    self._compress_code = _graph(self._compress_at_code, _IMAGE_SPEC, _CODE_SPEC)
-    self._coding_functions = {"compress": _graph(self._compress, _IMAGE_SPEC),
-                              "decompress": _graph(self._decompress, _STRINGS_SPEC, _SHAPE_SPEC)}
-
-  def coding_functions(self) -> dict[str, tf.types.experimental.GenericFunction]:
-    """The ``compress`` / ``decompress`` tf.functions (the SavedModel signatures)."""
-    if self._coding_functions is None:
-      raise NotPreparedError(f"{self.config.name}: call prepare_for_compression() before "
-                             "compress/decompress/export (it builds the coding tables)")
-    return self._coding_functions
+    self.inner.prepare_coders()
+    self._compress_code = _graph(self._compress_at_code, IMAGE_SPEC, _CODE_SPEC)
+    self._coding_functions = {"compress": _graph(self._compress, IMAGE_SPEC),
+                              "decompress": _graph(self._decompress, STRINGS_SPEC, SHAPE_SPEC)}
 
   def compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     """uint8 (H, W, 3) -> ``strings`` [scale code, z, y...], ``shape``, ``index_checksum``;
@@ -225,10 +207,6 @@ class ScaleAdaptiveCodec(tf.Module):
     self.coding_functions()  # NotPreparedError before prepare_for_compression().
     return self._compress_code(image, self.code_from_scale(scale))
 
-  def decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Inverse of compress: uint8 ``image`` of ``shape`` and the decoder's ``index_checksum``."""
-    return self.coding_functions()["decompress"](strings, shape)
-
   def _compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     s = self.predict_scale(tf.cast(image[None], tf.float32))[0]
     out = self._compress_code(image, self.code_from_scale(s))
@@ -240,18 +218,11 @@ class ScaleAdaptiveCodec(tf.Module):
     size = self.canvas_shape(tf.shape(image)[:2], code)
     canvas = tf.cond(code > 0, lambda: self.downscale(self.pre_processor(x), s, size),
                      lambda: pad_to_multiple(x))
-    strings, indexes = self._code_canvas(canvas)
+    strings, indexes = self.inner.encode_canvas(canvas)
     code_byte = tf.gather(tf.constant([bytes([k]) for k in range(self._max_code + 1)]), code)
     return {"strings": tf.concat([code_byte[None], strings], axis=0),
             "shape": tf.shape(image)[:2], "index_checksum": index_checksum(indexes),
             "code": code, "scale": s, "canvas_shape": size}
-
-  def _code_canvas(self, canvas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
-    """The inner codec's strings [z, y...] and scale indexes of a (1, h, w, 3) canvas."""
-    y = self.g_a(canvas)
-    z_string, z_hat = self.code_hyper_latent(self.h_a(y))
-    y_strings, indexes = self.prior.compress(y, self.entropy_parameters(z_hat))
-    return tf.concat([z_string] + y_strings, axis=0), indexes
 
   def _read_code(self, strings: tf.Tensor) -> tf.Tensor:
     """The validated scale code of the first string (InvalidArgumentError if bad)."""
@@ -270,26 +241,12 @@ class ScaleAdaptiveCodec(tf.Module):
 
   def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
     code = self._read_code(strings)
-    z_hat = self.hyper_coder.decompress(strings[1:2],
-                                        self.canvas_shape(shape, code) // PAD_MULTIPLE)
-    y_strings = [strings[i:i + 1] for i in range(2, self.num_strings)]
-    y_hat, indexes = self.prior.decompress(y_strings, self.entropy_parameters(z_hat))
-    x_hat = self.g_s(y_hat)
+    x_hat, indexes = self.inner.decode_canvas(strings[1:], self.canvas_shape(shape, code))
     x_hat = tf.cond(
         code > 0,
         lambda: self.post_processor(self.upscale(x_hat, self.scale_from_code(code), shape)),
         lambda: x_hat[:, :shape[0], :shape[1], :])
-    image = tf.cast(tf.clip_by_value(tf.round(x_hat[0]), 0, 255), tf.uint8)
-    return {"image": image, "index_checksum": index_checksum(indexes)}
-
-  def serving_module(self) -> tf.Module:
-    """What a SavedModel export saves: this codec's weights under ``codec`` and the
-    ``compress`` / ``decompress`` functions."""
-    module = tf.Module()
-    module.codec = self
-    module.compress = self.coding_functions()["compress"]
-    module.decompress = self.coding_functions()["decompress"]
-    return module
+    return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes)}
 
   # -- bookkeeping --------------------------------------------------------------------------------
   def weight_view(self) -> dict[str, tf.Module]:

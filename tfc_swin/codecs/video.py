@@ -35,21 +35,19 @@ import os
 
 import tensorflow as tf
 
+from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_SPEC,
+                                  CodingModule, index_checksum, pad_to_multiple, round_up,
+                                  to_uint8)
 from tfc_swin.codecs.build import build_codec, restore_codec
-from tfc_swin.codecs.image import (PAD_MULTIPLE, ImageCodec, _module_name, index_checksum,
-                                   pad_to_multiple, round_up)
+from tfc_swin.codecs.image import ImageCodec
 from tfc_swin.configs import VideoCodecConfig, get_video_config
 from tfc_swin.layers import ScaleSpaceWarp
-from tfc_swin.priors import NotPreparedError
 
 #: Displacement in pixels of a full-range (255) flow codec output (see the module docstring).
 FLOW_PIXELS = 64.0
 PARTS = ("iframe", "flow", "residual")
 
-_IMAGE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
 _REFERENCE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="reference")
-_STRINGS_SPEC = tf.TensorSpec([None], tf.string, name="strings")
-_SHAPE_SPEC = tf.TensorSpec([2], tf.int32, name="shape")
 
 
 def with_reversed_order(clip: tf.Tensor) -> tf.Tensor:
@@ -65,29 +63,7 @@ def _padded_float(image: tf.Tensor) -> tf.Tensor:
   return pad_to_multiple(tf.cast(image[None], tf.float32))
 
 
-def _to_uint8(x: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-  """float (1, H', W', 3) -> uint8 (H, W, 3): cropped, rounded, clipped."""
-  return tf.cast(tf.clip_by_value(tf.round(x[0, :shape[0], :shape[1], :]), 0, 255), tf.uint8)
-
-
-def _encode(codec: ImageCodec, x: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
-  """Range-codes ``x`` with a hyperprior codec: (strings [z, y...], scale indexes)."""
-  y = codec.g_a(x)
-  z_string, z_hat = codec.code_hyper_latent(codec.h_a(y))
-  y_strings, indexes = codec.prior.compress(y, codec.entropy_parameters(z_hat))
-  return [z_string] + y_strings, indexes
-
-
-def _decode(codec: ImageCodec, strings: tf.Tensor, shape: tf.Tensor
-            ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-  """The decoder's side of :func:`_encode`: (padded g_s output, scale indexes)."""
-  z_hat = codec.hyper_coder.decompress(strings[:1], round_up(shape, PAD_MULTIPLE) // PAD_MULTIPLE)
-  y_strings = [strings[i:i + 1] for i in range(1, codec.num_strings)]
-  y_hat, indexes = codec.prior.decompress(y_strings, codec.entropy_parameters(z_hat))
-  return codec.g_s(y_hat), indexes
-
-
-class PFrameCodec(tf.Module):
+class PFrameCodec(CodingModule):
   """Scale-space-flow P-frame codec built from a :class:`VideoCodecConfig` (sec. 3.2).
 
   ``freeze_iframe``: the I-frame codec (usually started from a shipped image model, see
@@ -96,14 +72,12 @@ class PFrameCodec(tf.Module):
   """
 
   def __init__(self, config: VideoCodecConfig, freeze_iframe: bool = False):
-    super().__init__(name=_module_name(config.name))
-    self.config = config
+    super().__init__(config)
     self.freeze_iframe = freeze_iframe
     self.iframe = build_codec(config.iframe)
     self.flow = ImageCodec(config.flow)
     self.residual = ImageCodec(config.residual)
     self.warp = ScaleSpaceWarp()
-    self._coding_functions = None
     self._tables_fingerprint = None
 
   # -- training ---------------------------------------------------------------------------------
@@ -206,10 +180,6 @@ class PFrameCodec(tf.Module):
     return {"I": self.iframe.num_strings,
             "P": self.flow.num_strings + self.residual.num_strings}
 
-  @property
-  def prepared(self) -> bool:
-    return self._coding_functions is not None
-
   def ensure_prepared(self) -> None:
     """Builds the coding tables unless they were built from the current weights."""
     if not self.prepared or self._tables_fingerprint != self.fingerprint():
@@ -217,25 +187,19 @@ class PFrameCodec(tf.Module):
 
   def prepare_for_compression(self) -> None:
     """(Re)builds the three codecs' range-coding tables and the four coding tf.functions."""
-    for part in PARTS:
-      getattr(self, part).prepare_for_compression()
+    self.iframe.prepare_for_compression()  # Its compress / decompress code the I-frames.
+    self.flow.prepare_coders()
+    self.residual.prepare_coders()
     self._tables_fingerprint = self.fingerprint()
     self._coding_functions = {
-        "compress_iframe": tf.function(self._compress_iframe, input_signature=[_IMAGE_SPEC]),
+        "compress_iframe": tf.function(self._compress_iframe, input_signature=[IMAGE_SPEC]),
         "compress_pframe": tf.function(self._compress_pframe,
-                                       input_signature=[_IMAGE_SPEC, _REFERENCE_SPEC]),
+                                       input_signature=[IMAGE_SPEC, _REFERENCE_SPEC]),
         "decompress_iframe": tf.function(self._decompress_iframe,
-                                         input_signature=[_STRINGS_SPEC, _SHAPE_SPEC]),
+                                         input_signature=[STRINGS_SPEC, SHAPE_SPEC]),
         "decompress_pframe": tf.function(
-            self._decompress_pframe, input_signature=[_STRINGS_SPEC, _REFERENCE_SPEC,
-                                                      _SHAPE_SPEC])}
-
-  def coding_functions(self) -> dict[str, tf.types.experimental.GenericFunction]:
-    """The four coding tf.functions (what an export would save as signatures)."""
-    if self._coding_functions is None:
-      raise NotPreparedError(f"{self.config.name}: call prepare_for_compression() before "
-                             "coding (it builds the coding tables)")
-    return self._coding_functions
+            self._decompress_pframe, input_signature=[STRINGS_SPEC, _REFERENCE_SPEC,
+                                                      SHAPE_SPEC])}
 
   def compress_iframe(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     """uint8 (H, W, 3) -> ``strings``, decoded ``image`` (the next reference),
@@ -269,11 +233,9 @@ class PFrameCodec(tf.Module):
   def _compress_pframe(self, image: tf.Tensor, reference: tf.Tensor) -> dict[str, tf.Tensor]:
     shape = tf.shape(image)[:2]
     x, ref = _padded_float(image), _padded_float(reference)
-    flow_strings, flow_indexes = _encode(self.flow, tf.concat([x, ref], axis=-1))
-    flow_strings = tf.concat(flow_strings, axis=0)
+    flow_strings, flow_indexes = self.flow.encode_canvas(tf.concat([x, ref], axis=-1))
     prediction, _ = self._predict(flow_strings, ref, shape)
-    residual_strings, residual_indexes = _encode(self.residual, x - prediction)
-    residual_strings = tf.concat(residual_strings, axis=0)
+    residual_strings, residual_indexes = self.residual.encode_canvas(x - prediction)
     image_hat, _ = self._reconstruct(residual_strings, prediction, shape)
     return {"strings": tf.concat([flow_strings, residual_strings], axis=0), "image": image_hat,
             "index_checksum": index_checksum(flow_indexes + residual_indexes)}
@@ -288,14 +250,15 @@ class PFrameCodec(tf.Module):
   def _predict(self, flow_strings: tf.Tensor, reference: tf.Tensor, shape: tf.Tensor
                ) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """The decoder's prediction from the flow strings and the padded float reference."""
-    flow_hat, indexes = _decode(self.flow, flow_strings, shape)
+    flow_hat, indexes = self.flow.decode_canvas(flow_strings, round_up(shape, PAD_MULTIPLE))
     return self.warp(reference, self.flow_field(flow_hat)), indexes
 
   def _reconstruct(self, residual_strings: tf.Tensor, prediction: tf.Tensor, shape: tf.Tensor
                    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """The decoder's uint8 frame from the residual strings and the prediction."""
-    residual_hat, indexes = _decode(self.residual, residual_strings, shape)
-    return _to_uint8(prediction + residual_hat, shape), indexes
+    residual_hat, indexes = self.residual.decode_canvas(residual_strings,
+                                                       round_up(shape, PAD_MULTIPLE))
+    return to_uint8(prediction + residual_hat, shape), indexes
 
   # -- bookkeeping ------------------------------------------------------------------------------
   def weight_view(self) -> dict[str, tf.Module]:

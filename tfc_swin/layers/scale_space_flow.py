@@ -17,8 +17,8 @@ returns the reference itself.
 Conventions: channels-last ``(batch, height, width, channels)``; flow channel 0 is the
 horizontal displacement (pixels, positive = sample further right), channel 1 the vertical one
 (positive = further down), channel 2 the scale coordinate (0 = sharp reference, ``k`` = blur
-``2^(k-1) sigma_0``). Blurs are separable Gaussians truncated at ``truncate * sigma`` (normalized to sum 1)
-with edge-replicate padding, so any frame size works (even smaller than the kernel).
+``2^(k-1) sigma_0``). Blurs are separable Gaussians truncated at ``truncate * sigma``
+(normalized to sum 1) with edge-replicate padding, so any frame size works (even smaller than the kernel).
 ``blur="pyramid"`` approximates the levels with sigma >= 3 by average-pooling, blurring at low
 resolution and bilinear upsampling: about 5x faster on 1080p frames, RMS error about 0.3 and
 at most about 3 levels on 8-bit natural frames (BasketballPass), borders included.

@@ -47,6 +47,10 @@ _GDN_NAME = re.compile(r"(^|/)i?gdn\d*/")
 MODULES = ("g_a", "h_a", "h_s", "charm", "g_s")
 ENCODER_MODULES = ("g_a", "h_a", "h_s", "charm")
 DECODER_MODULES = ("h_s", "charm", "g_s")
+#: AICT's scale-adaptation networks (Ghorbel et al. 2023 sec. 3.3), run at the full image size:
+#: the resize network and the pre-processor in the encoder, the post-processor in the decoder.
+SCALE_ENCODER_MODULES = ("resize_net", "pre_processor")
+SCALE_DECODER_MODULES = ("post_processor",)
 
 #: Zhu et al. 2022 Tables 3-4 (768x512, GPU): GMACs and peak GPU memory (GB). Parameters: the
 #: configs' ``paper_params_m``.
@@ -153,7 +157,7 @@ def module_macs(codec: ImageCodec, height: int, width: int) -> dict[str, MacCoun
   """
   shapes = latent_shapes(codec, height, width)
   spec = {k: tf.TensorSpec(v, tf.float32) for k, v in shapes.items()}
-  return {
+  macs = {
       "g_a": count_macs(codec.g_a, [spec["x"]]),
       "h_a": count_macs(codec.h_a, [spec["y"]]),
       "h_s": count_macs(codec.h_s, [spec["z"]]),
@@ -161,6 +165,28 @@ def module_macs(codec: ImageCodec, height: int, width: int) -> dict[str, MacCoun
                           [spec["y"], spec["params"]]),
       "g_s": count_macs(codec.g_s, [spec["y"]]),
   }
+  image = tf.TensorSpec([1, height, width, 3], tf.float32)
+  for name in scale_modules(codec):
+    macs[name] = count_macs(getattr(codec, name), [image])
+  return macs
+
+
+def scale_modules(codec: ImageCodec) -> tuple[str, ...]:
+  """The scale-adaptation networks of an AICT codec (none for the others).
+
+  Their MACs are at the full image size; the transforms' are counted at s = 1 (the module
+  skipped), an upper bound: at s < 1 the inner codec codes a canvas of about s^2 the pixels.
+  """
+  names = SCALE_ENCODER_MODULES + SCALE_DECODER_MODULES
+  return names if all(hasattr(codec, n) for n in names) else ()
+
+
+def encoder_modules(macs: dict[str, Any]) -> tuple[str, ...]:
+  return ENCODER_MODULES + tuple(n for n in SCALE_ENCODER_MODULES if n in macs)
+
+
+def decoder_modules(macs: dict[str, Any]) -> tuple[str, ...]:
+  return DECODER_MODULES + tuple(n for n in SCALE_DECODER_MODULES if n in macs)
 
 
 def module_parameters(codec: ImageCodec) -> dict[str, int]:
@@ -169,7 +195,8 @@ def module_parameters(codec: ImageCodec) -> dict[str, int]:
           "h_s": codec.count_parameters(codec.h_s),
           "charm": codec.count_parameters(codec.prior),
           "g_s": codec.count_parameters(codec.g_s),
-          "entropy_bottleneck": codec.count_parameters(codec.hyperprior)}
+          "entropy_bottleneck": codec.count_parameters(codec.hyperprior),
+          **{n: codec.count_parameters(getattr(codec, n)) for n in scale_modules(codec)}}
 
 
 def _sum(macs: dict[str, MacCount], names: Sequence[str]) -> MacCount:
@@ -266,8 +293,8 @@ def profile_codec(config_name: str, height: int, width: int,
       "model": config_name, "family": codec.config.family, "height": height, "width": width,
       "parameters": params, "total_parameters": codec.count_parameters(),
       "macs": {k: v.to_dict() for k, v in macs.items()},
-      "encode_macs": _sum(macs, ENCODER_MODULES).to_dict(),
-      "decode_macs": _sum(macs, DECODER_MODULES).to_dict(),
+      "encode_macs": _sum(macs, encoder_modules(macs)).to_dict(),
+      "decode_macs": _sum(macs, decoder_modules(macs)).to_dict(),
       "paper": PAPER_COMPLEXITY.get(config_name),
       "paper_params_m": codec.config.paper_params_m,
   }
@@ -298,7 +325,7 @@ def _summary_row(r: dict[str, Any]) -> list[str]:
 
 def _module_rows(r: dict[str, Any]) -> list[list[str]]:
   rows = []
-  for name in MODULES:
+  for name in r["macs"]:
     m = r["macs"][name]
     rows.append([r["model"], "ChARM / prior" if name == "charm" else name,
                  f"{r['parameters'][name] / 1e6:.3f}", _g(m["paper"]), _g(m["attention"]),

@@ -1,5 +1,5 @@
 """Training: run configuration, data pipeline, run folders, --init_from and the distributed
-rate-distortion trainer."""
+rate-distortion trainer; the P-frame video trainer is :mod:`tfc_swin.training.video`."""
 from tfc_swin.training.config import TrainConfig
 from tfc_swin.training.data import image_dataset, memory_bound, random_crop
 from tfc_swin.training.trainer import Trainer, make_strategy, rd_loss

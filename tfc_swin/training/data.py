@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import tensorflow as tf
 
 from tfc_swin import image_io
@@ -46,14 +47,15 @@ def memory_bound(patch_size: int, batch_size: int, max_image_pixels: int,
   return decoding + CROP_BUFFER * crop + batches + FILE_NAME_BYTES * num_files
 
 
-def _upscale_to(image: tf.Tensor, size: int) -> tf.Tensor:
-  """``image`` upscaled (bicubic, uint8) so that its shorter side is at least ``size``."""
+def upscale_to(image: tf.Tensor, size: int) -> tf.Tensor:
+  """``image`` (H, W, 3), or frames (T, H, W, 3), upscaled (bicubic, uint8) so that its
+  shorter side is at least ``size``."""
   shape = tf.shape(image)
-  short = tf.minimum(shape[0], shape[1])
+  short = tf.minimum(shape[-3], shape[-2])
 
   def upscale():
     scale = tf.cast(size, tf.float32) / tf.cast(short, tf.float32)
-    new = tf.cast(tf.math.ceil(tf.cast(shape[:2], tf.float32) * scale), tf.int32)
+    new = tf.cast(tf.math.ceil(tf.cast(shape[-3:-1], tf.float32) * scale), tf.int32)
     resized = tf.image.resize(tf.cast(image, tf.float32), tf.maximum(new, size), "bicubic")
     return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
 
@@ -62,27 +64,30 @@ def _upscale_to(image: tf.Tensor, size: int) -> tf.Tensor:
 
 def random_crop(image: tf.Tensor, size: int) -> tf.Tensor:
   """A random ``size`` x ``size`` uint8 crop; smaller images are first upscaled to fit."""
-  return tf.image.random_crop(_upscale_to(image, size), [size, size, 3])
+  return tf.image.random_crop(upscale_to(image, size), [size, size, 3])
 
 
 def _random_crops(image: tf.Tensor, size: int, count: int) -> tf.Tensor:
-  image = _upscale_to(image, size)
+  image = upscale_to(image, size)
   return tf.stack([tf.image.random_crop(image, [size, size, 3]) for _ in range(count)])
 
 
 def center_crops(source: str, size: int, count: int) -> tf.Tensor:
   """The centre ``size`` x ``size`` crops of the first ``count`` images of a folder/glob
   (sorted; smaller images upscaled as in :func:`random_crop`): a fixed validation batch."""
-  crops = []
-  for path in image_io.list_images(source, count):
-    image = tf.cast(image_io.read_rgb(path), tf.float32)
-    short = min(image.shape[0], image.shape[1])
-    if short < size:
-      new = [max(size, math.ceil(side * size / short)) for side in image.shape[:2]]
-      image = tf.clip_by_value(tf.image.resize(image, new, "bicubic"), 0, 255)
-    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
-    crops.append(image[top:top + size, left:left + size])
-  return tf.stack(crops)
+  return tf.stack([center_crop(image_io.read_rgb(path), size)
+                   for path in image_io.list_images(source, count)])
+
+
+def center_crop(rgb: np.ndarray, size: int) -> tf.Tensor:
+  """The float32 centre ``size`` x ``size`` crop of a uint8 image (upscaled if smaller)."""
+  image = tf.cast(rgb, tf.float32)
+  short = min(image.shape[0], image.shape[1])
+  if short < size:
+    new = [max(size, math.ceil(side * size / short)) for side in image.shape[:2]]
+    image = tf.clip_by_value(tf.image.resize(image, new, "bicubic"), 0, 255)
+  top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+  return image[top:top + size, left:left + size]
 
 
 def _decoded(fn: Callable, arg: tf.Tensor) -> tf.Tensor:

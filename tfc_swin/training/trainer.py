@@ -100,7 +100,17 @@ class SkippingAdam(tf.keras.optimizers.Adam):
 
 
 class Trainer:
-  """Owns the codec, optimizer, checkpoints and summaries of one training run."""
+  """Owns the codec, optimizer, checkpoints and summaries of one training run.
+
+  Subclasses (the video trainer) replace the model-specific pieces: :meth:`_build_codec`,
+  :meth:`_variables`, :meth:`_default_dataset`, :meth:`_eval_batch`, :meth:`_initialize`,
+  :meth:`_forward`, :meth:`validate` and :meth:`_image_summary`.
+  """
+
+  #: train_config.json fields a resumed run must keep.
+  resume_locked = RESUME_LOCKED
+  #: What the validation inputs are called in the log.
+  eval_items = "crops"
 
   def __init__(self, config: TrainConfig, dataset: tf.data.Dataset | None = None):
     self.config = config
@@ -111,10 +121,10 @@ class Trainer:
     tf.keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
       with float32_entropy_parameters():  # Same weights; coding codecs use float64.
-        self.codec = build_codec(get_config(config.model))
+        self.codec = self._build_codec()
       self.learning_rate = LearningRate(config)
       self.optimizer = SkippingAdam(self.learning_rate)
-      self.optimizer.build(self.codec.trainable_variables)
+      self.optimizer.build(self._variables())
     self.checkpoint = tf.train.Checkpoint(model=self.codec, optimizer=self.optimizer)
     ckpt_dir = run_dir.checkpoint_dir(config.run_dir)
     if not self.is_chief:  # Other workers write throw-away copies (tf.distribute convention).
@@ -125,13 +135,26 @@ class Trainer:
       raise ValueError(f"batch size {config.batch_size} does not split over "
                        f"{self.strategy.num_replicas_in_sync} replicas")
     if dataset is None:
-      dataset = image_dataset(config.data, config.patch_size, config.batch_size,
-                              seed=config.seed)
+      dataset = self._default_dataset()
     self.dataset = self.strategy.experimental_distribute_dataset(dataset)
-    self._eval_x = (center_crops(config.eval_data, config.eval_size, config.eval_images)
-                    if config.eval_data and self.is_chief else None)
+    self._eval_x = self._eval_batch() if config.eval_data and self.is_chief else None
     self._stop = False
     self._init_checkpoint = ""
+
+  def _build_codec(self) -> tf.Module:
+    return build_codec(get_config(self.config.model))
+
+  def _variables(self) -> list[tf.Variable]:
+    """The variables the optimizer updates."""
+    return self.codec.trainable_variables
+
+  def _default_dataset(self) -> tf.data.Dataset:
+    cfg = self.config
+    return image_dataset(cfg.data, cfg.patch_size, cfg.batch_size, seed=cfg.seed)
+
+  def _eval_batch(self) -> tf.Tensor:
+    """The fixed validation inputs (of ``eval_data``)."""
+    return center_crops(self.config.eval_data, self.config.eval_size, self.config.eval_images)
 
   @property
   def step(self) -> int:
@@ -143,6 +166,10 @@ class Trainer:
       self._check_resume_config()
       self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
+    return self._initialize()
+
+  def _initialize(self) -> str:
+    """Starts a new run: applies ``init_from``; says what was done."""
     if self.config.init_from:
       self._init_checkpoint, parts = init_from(self.codec, self.config.init_from)
       return f"initialized {', '.join(parts)} from {self._init_checkpoint}"
@@ -153,22 +180,32 @@ class Trainer:
     if not run_dir.is_run(self.config.run_dir):
       return
     stored = run_dir.read_config(self.config.run_dir)
-    for key in RESUME_LOCKED:
+    for key in self.resume_locked:
       if stored.get(key) != getattr(self.config, key):
         raise ValueError(
             f"{self.config.run_dir} was trained with {key}={stored.get(key)!r}, not "
             f"{getattr(self.config, key)!r}; resume it unchanged, or start a new run dir with "
             f"--init_from {self.config.run_dir}")
 
+  @property
+  def items_per_batch(self) -> int:
+    """Items of a global batch the loss averages over (the video trainer doubles clips)."""
+    return self.config.batch_size
+
+  def _forward(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Training-mode forward pass of a replica's batch: the loss per item and the per-item
+    metrics to log (``bpp`` and ``mse`` at least)."""
+    out = self.codec(x, training=True)
+    return rd_loss(out, self.config.lmbda), {"bpp": out["bpp"], "mse": out["mse"]}
+
   def _train_step_fn(self):
-    lmbda, batch = self.config.lmbda, self.config.batch_size
+    batch = self.items_per_batch
 
     def replica_step(x):
       with tf.GradientTape() as tape:
-        out = self.codec(x, training=True)
-        per_image = rd_loss(out, lmbda)
-        loss = tf.nn.compute_average_loss(per_image, global_batch_size=batch)
-      variables = self.codec.trainable_variables
+        per_item, metrics = self._forward(x)
+        loss = tf.nn.compute_average_loss(per_item, global_batch_size=batch)
+      variables = self._variables()
       grads = [tf.zeros_like(v) if g is None else g
                for g, v in zip(tape.gradient(loss, variables), variables)]
       finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads + [loss]])
@@ -184,7 +221,7 @@ class Trainer:
       self.optimizer.iterations.assign_sub(tf.cast(skip, tf.int64))
       finite = tf.logical_not(skip)
       sums = lambda t: tf.reduce_sum(t) / batch  # noqa: E731
-      return {"loss": sums(per_image), "bpp": sums(out["bpp"]), "mse": sums(out["mse"]),
+      return {"loss": sums(per_item), **{k: sums(v) for k, v in metrics.items()},
               "skipped": 1.0 - tf.cast(finite, tf.float32)}
 
     @tf.function
@@ -252,8 +289,10 @@ class Trainer:
         last["psnr"] = psnr_from_mse(last["mse"])
         rate = (step - start_step) / max(time.time() - start, 1e-9)
         eta = (cfg.steps - step) / max(rate, 1e-9)
+        extra = "".join(f" {k} {v:.4g}" for k, v in last.items()
+                        if k not in ("loss", "bpp", "mse", "psnr", "skipped"))
         log(f"step {step}/{cfg.steps} loss {last['loss']:.3f} bpp {last['bpp']:.4f} "
-            f"psnr {last['psnr']:.2f} dB | {rate:.3f} steps/s, ETA {eta / 3600:.1f} h"
+            f"psnr {last['psnr']:.2f} dB{extra} | {rate:.3f} steps/s, ETA {eta / 3600:.1f} h"
             + (f" | {skipped:.0f} non-finite steps skipped" if skipped else ""))
         with writer.as_default(step=step):
           for k, v in last.items():
@@ -296,7 +335,7 @@ class Trainer:
   def _validate(self, writer, step: int, log) -> None:
     result = self.validate()
     log(f"validation at step {step}: psnr {result['psnr']:.2f} dB bpp {result['bpp']:.4f} "
-        f"({len(self._eval_x)} crops of {self.config.eval_size})")
+        f"({len(self._eval_x)} {self.eval_items} of {self.config.eval_size})")
     with writer.as_default(step=step):
       for k, v in result.items():
         tf.summary.scalar(f"validation/{k}", v)
@@ -308,6 +347,19 @@ class Trainer:
     pair = tf.concat([x, tf.clip_by_value(x_hat, 0, 255)], axis=2) / 255
     with writer.as_default(step=step):
       tf.summary.image("original|reconstruction", pair, max_outputs=2)
+
+
+def setup_devices(threads: int = 0, logical_cpus: int = 0) -> None:
+  """The ``--threads`` and ``--logical_cpus`` flags of the training binaries: TF's intra- and
+  inter-op threads (0 = TF's default), and the CPU split into logical devices (to try
+  ``--strategy mirrored`` without GPUs; 0 = no split)."""
+  if threads:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+  if logical_cpus:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
 
 
 def main_log(msg: str) -> None:

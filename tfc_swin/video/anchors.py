@@ -39,7 +39,7 @@ from typing import Any
 
 from tfc_swin.video.frames import (FrameSource, YUVFrames, pipe_frames, run_tool, split_yuv420,
                                    write_yuv420, yuv420_frame_bytes, yuv420_to_rgb)
-from tfc_swin.video.metrics import FrameMetrics, frame_metrics, sequence_metrics
+from tfc_swin.video.metrics import FrameMetrics, FrameSeries, frame_metrics, sequence_metrics
 
 CODECS = {"x264": ("libx264", "-x264-params"), "x265": ("libx265", "-x265-params")}
 CRFS = (9, 12, 15, 18, 21, 24, 27, 30)
@@ -83,7 +83,7 @@ def decode_command(path: str) -> list[str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class AnchorResult:
+class AnchorResult(FrameSeries):
   """One codec at one CRF on one sequence."""
   codec: str
   crf: int
@@ -104,27 +104,8 @@ class AnchorResult:
   frames: tuple[FrameMetrics, ...]  # num_bytes = packet size of each frame
 
   @property
-  def num_frames(self) -> int:
-    return len(self.frames)
-
-  @property
-  def frame_bpp(self) -> list[float]:
-    return [f.bpp for f in self.frames]
-
-  @property
-  def frame_psnr_rgb(self) -> list[float]:
-    return [f.psnr_rgb for f in self.frames]
-
-  @property
-  def frame_psnr_yuv(self) -> list[float]:
-    return [f.psnr_yuv for f in self.frames]
-
-  @property
   def frame_types(self) -> str:
     return "".join(f.frame_type or "?" for f in self.frames)
-
-  def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
 
 
 def probe_frames(path: str) -> list[tuple[int, str]]:

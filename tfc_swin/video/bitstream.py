@@ -51,7 +51,7 @@ from typing import BinaryIO
 
 from tfc_swin import bitstream as _image_format
 from tfc_swin.bitstream import MAGIC as IMAGE_MAGIC
-from tfc_swin.bitstream import BitstreamError, varint
+from tfc_swin.bitstream import BitstreamError, read_varint, varint
 from tfc_swin.fileio import atomic_write
 
 # The image format's cause classes, where this build has them (else plain BitstreamError).
@@ -73,7 +73,6 @@ MAX_FRAMES = (1 << 32) - 1
 MAX_FRAME_BYTES = 1 << 30
 MAX_STRINGS = 1024
 _CHUNK = 1 << 20
-_MAX_VARINT_BYTES = 10
 # Smallest frame record: type, index check, 1-byte payload size, 1-byte payload, CRC.
 MIN_RECORD_BYTES = 1 + 4 + 1 + 1 + 4
 MIN_TRAILER_BYTES = 1 + 1 + 4
@@ -315,15 +314,10 @@ class VideoReader:
     return data
 
   def varint(self, what: str) -> int:
-    value = 0
-    for i in range(_MAX_VARINT_BYTES):
-      byte = self._take(1)[0]
-      value |= (byte & 0x7F) << (7 * i)
-      if not byte & 0x80:
-        if byte == 0 and i > 0:  # not the minimal encoding
-          break
-        return value
-    raise CorruptVideoError(f"file is corrupted (bad {what} field)")
+    value = read_varint(lambda: self._take(1)[0])
+    if value is None:
+      raise CorruptVideoError(f"file is corrupted (bad {what} field)")
+    return value
 
   def _text(self, what: str) -> str:
     size = self.varint(what)
@@ -451,20 +445,18 @@ class VideoReader:
 def _parse_payload(payload: bytes, index: int) -> tuple[bytes, ...]:
   pos = 0
 
-  def varint() -> int:
+  def next_byte() -> int:
     nonlocal pos
-    value = 0
-    for i in range(_MAX_VARINT_BYTES):
-      if pos >= len(payload):
-        raise CorruptVideoError(f"file is corrupted (frame {index} payload is cut short)")
-      byte = payload[pos]
-      pos += 1
-      value |= (byte & 0x7F) << (7 * i)
-      if not byte & 0x80:
-        if byte == 0 and i > 0:  # not the minimal encoding
-          break
-        return value
-    raise CorruptVideoError(f"file is corrupted (frame {index} bad length field)")
+    if pos >= len(payload):
+      raise CorruptVideoError(f"file is corrupted (frame {index} payload is cut short)")
+    pos += 1
+    return payload[pos - 1]
+
+  def varint() -> int:
+    value = read_varint(next_byte)
+    if value is None:
+      raise CorruptVideoError(f"file is corrupted (frame {index} bad length field)")
+    return value
 
   count = varint()
   if not 0 < count <= min(MAX_STRINGS, len(payload)):

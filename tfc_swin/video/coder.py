@@ -10,13 +10,17 @@ file renamed at the end) and :meth:`VideoCoder.decompress` yields frames as it d
 
 A :class:`VideoCoder` wraps anything with the coding functions of
 :class:`~tfc_swin.codecs.video.PFrameCodec` (``compress_iframe``, ``compress_pframe``,
-``decompress_iframe``, ``decompress_pframe``, ``num_strings``). Files record the model's name,
-config and weight fingerprint; decoding a file of another model raises
-:class:`~tfc_swin.bitstream.WrongModelError` before any model work.
+``decompress_iframe``, ``decompress_pframe``): an in-memory codec, or a SavedModel written by
+:func:`export_video_codec` (its ``serving_module()``, plus the model-info JSON of image exports,
+:data:`~tfc_swin.coder.MODEL_INFO_FILE`, which also records the strings per frame type). The two
+write byte-identical files. Files record the model's name, config and weight fingerprint;
+decoding a file of another model raises :class:`~tfc_swin.bitstream.WrongModelError` before any
+model work.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,15 +30,19 @@ from typing import Any, BinaryIO
 import numpy as np
 import tensorflow as tf
 
-from tfc_swin.bitstream import DEFAULT_MAX_PIXELS, WrongModelError, check_pixel_limit
+from tfc_swin.bitstream import DEFAULT_MAX_PIXELS, check_pixel_limit
 from tfc_swin.codecs.video import PFrameCodec
-from tfc_swin.coder import ModelId
+from tfc_swin.coder import MODEL_INFO_FILE, ModelId, ModelLoadError
 from tfc_swin.fileio import atomic_write
 from tfc_swin.video.bitstream import (CorruptVideoError, Frame, VideoHeader, VideoReader,
                                       VideoWriter)
+from tfc_swin.video.frames import FrameSourceError
+from tfc_swin.zoo import save_model
 
 DEFAULT_GOP_SIZE = 12
 DEFAULT_FRAME_RATE = Fraction(30)
+#: ``kind`` of a video model in its model-info JSON.
+VIDEO_MODEL_KIND = "video"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,16 +91,33 @@ class EncodedFrame:
 class VideoCoder:
   """Compresses frame sequences to ``.tfsv`` files and back with one P-frame model."""
 
-  def __init__(self, model: Any, model_id: ModelId, description: str = ""):
+  def __init__(self, model: Any, model_id: ModelId, description: str = "",
+               num_strings: dict[str, int] | None = None):
     self.model = model
     self.model_id = model_id
     self.description = description or model_id.name
+    self.num_strings = dict(num_strings or model.num_strings)  # per frame type, "I" and "P"
 
   @classmethod
   def from_codec(cls, codec: PFrameCodec, name: str, description: str = "") -> VideoCoder:
     """Wraps an in-memory codec, building its coding tables unless they are current."""
     codec.ensure_prepared()
     return cls(codec, ModelId(name, codec.config.name, codec.fingerprint()), description)
+
+  @classmethod
+  def from_saved_model(cls, path: str) -> VideoCoder:
+    """Loads a SavedModel written by :func:`export_video_codec`."""
+    info_path = os.path.join(path, MODEL_INFO_FILE)
+    if not tf.saved_model.contains_saved_model(path) or not os.path.exists(info_path):
+      raise ModelLoadError(f"{path}: not a tfc_swin SavedModel (no saved_model.pb / "
+                           f"{MODEL_INFO_FILE})")
+    with open(info_path) as f:
+      info = json.load(f)
+    if info.get("kind") != VIDEO_MODEL_KIND:
+      raise ModelLoadError(f"{path}: an image model ({info.get('config')}), not a video model")
+    return cls(tf.saved_model.load(path),
+               ModelId(info["name"], info["config"], info["fingerprint"]),
+               info.get("description", ""), info["num_strings"])
 
   @property
   def name(self) -> str:
@@ -132,7 +157,7 @@ class VideoCoder:
     frames = iter(source)
     first = next(frames, None)
     if first is None:
-      raise ValueError("no frames to compress")
+      raise FrameSourceError("no frames to compress")
     _check_frame(first, None, 0)
     rate = Fraction(frame_rate or getattr(source, "frame_rate", None) or DEFAULT_FRAME_RATE)
     header = VideoHeader(self.model_id.name, self.model_id.config, self.model_id.fingerprint,
@@ -169,12 +194,7 @@ class VideoCoder:
   # -- decoding ---------------------------------------------------------------------------------
   def check_compatible(self, header: VideoHeader) -> None:
     """Raises WrongModelError unless the file was made by this model."""
-    mine = self.model_id
-    if (header.config, header.fingerprint) != (mine.config, mine.fingerprint):
-      raise WrongModelError(
-          f"video was made by model {header.model} (config {header.config}, weights "
-          f"{header.fingerprint}), not by {mine.name} (config {mine.config}, weights "
-          f"{mine.fingerprint})")
+    self.model_id.check_made(header, "video")
 
   def decompress(self, path: str, progress: Callable[[FrameStats], None] | None = None,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
@@ -211,7 +231,7 @@ class VideoCoder:
   def _decode_frame(self, index: int, frame: Frame, reference: tf.Tensor | None,
                     shape: tf.Tensor) -> tf.Tensor:
     """One frame's uint8 tensor; checks its string count and scale-index checksum."""
-    expected = self.model.num_strings[frame.frame_type]
+    expected = self.num_strings[frame.frame_type]
     if len(frame.strings) != expected:
       raise CorruptVideoError(f"file is corrupted (frame {index} has {len(frame.strings)} "
                               f"strings, a {frame.frame_type} frame of {self.name} has "
@@ -256,3 +276,18 @@ def _input_paths(source: Any) -> tuple[str, ...]:
   """The files a frame source reads (never to be overwritten by the output)."""
   path = getattr(source, "path", None)
   return tuple(getattr(source, "paths", ())) + ((path,) if path else ())
+
+
+def export_video_codec(codec: PFrameCodec, path: str, name: str, description: str = "",
+                       extra: dict[str, Any] | None = None) -> ModelId:
+  """Writes ``codec`` as a SavedModel to ``path`` (a new folder, written atomically): its
+  ``serving_module()`` with the four coding functions as signatures, and the model info (name,
+  config, weights fingerprint, description, the video config, strings per frame type, plus
+  ``extra``, e.g. the training run). Loads back with :meth:`VideoCoder.from_saved_model`."""
+  model_id = VideoCoder.from_codec(codec, name, description).model_id
+  save_model(codec, path, {
+      "kind": VIDEO_MODEL_KIND, "name": name, "config": codec.config.name,
+      "fingerprint": model_id.fingerprint, "description": description,
+      "video_config": codec.config.to_dict(), "num_strings": codec.num_strings,
+      **(extra or {})})
+  return model_id

@@ -39,9 +39,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tfc_swin.fileio import atomic_write
-from tfc_swin.image_io import ImageReadError, read_image, write_png
+from tfc_swin.image_io import IMAGE_EXTENSIONS, ImageReadError, read_image, write_png
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 YUV_METHODS = ("ffmpeg", "exact")
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -232,17 +231,25 @@ def _natural_key(name: str) -> list:
   return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def frame_names(folder: str) -> list[str]:
+  """The image files (:data:`~tfc_swin.image_io.IMAGE_EXTENSIONS`) directly in a folder, in
+  natural order (``f2`` before ``f10``), hidden files left out."""
+  return sorted((n for n in os.listdir(folder)
+                 if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")),
+                key=_natural_key)
+
+
 class FolderFrames(FrameSource):
-  """The PNG / JPEG files of a folder (not recursive), natural order, all of one size."""
+  """The image files of a folder (:data:`~tfc_swin.image_io.IMAGE_EXTENSIONS`; not recursive),
+  natural order, all of one size."""
 
   def __init__(self, folder: str, frame_rate: Fraction | float | str | None = None):
     if not os.path.isdir(folder):
       raise FrameSourceError(f"{folder}: no such folder")
-    names = sorted((n for n in os.listdir(folder)
-                    if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")),
-                   key=_natural_key)
+    names = frame_names(folder)
     if not names:
-      raise FrameSourceError(f"{folder}: no PNG or JPEG frames in the folder")
+      raise FrameSourceError(
+          f"{folder}: no image frames ({', '.join(IMAGE_EXTENSIONS)}) in the folder")
     self.folder = folder
     self.paths = [os.path.join(folder, n) for n in names]
     self.num_frames = len(self.paths)
@@ -420,11 +427,12 @@ def open_frames(path: str, width: int | None = None, height: int | None = None,
 
 def write_png_frames(frames: Iterable[np.ndarray], folder: str,
                      name_format: str = "f{:03d}.png", start: int = 1,
-                     force: bool = False) -> int:
+                     force: bool = False, protect: tuple[str, ...] = ()) -> int:
   """Writes RGB frames as ``folder/f001.png, f002.png, ...``; returns the number written.
 
   The folder is created if needed. Each file is written atomically; an existing file is never
-  replaced unless ``force`` (FileExistsError, the frames before it stay written).
+  replaced unless ``force``, the ``protect`` files (the inputs) never (FileExistsError, the
+  frames before it stay written).
   """
   os.makedirs(folder, exist_ok=True)
   count, shape = 0, None
@@ -435,7 +443,7 @@ def write_png_frames(frames: Iterable[np.ndarray], folder: str,
     elif rgb.shape != shape:
       raise ValueError(f"frame {index} is {rgb.shape}, the first was {shape}")
     write_png(os.path.join(folder, name_format.format(index)), Image.fromarray(rgb, "RGB"),
-              force)
+              force, protect)
     count += 1
   return count
 

@@ -73,17 +73,8 @@ def frame_metrics(index: int, original: np.ndarray, reconstruction: np.ndarray,
                       psnr(original, reconstruction), y, u, v, yuv, frame_type)
 
 
-@dataclasses.dataclass(frozen=True)
-class SequenceMetrics:
-  height: int
-  width: int
-  total_bytes: int
-  bpp: float
-  psnr_rgb: float
-  psnr_y: float
-  psnr_u: float
-  psnr_v: float
-  psnr_yuv: float
+class FrameSeries:
+  """Per-frame views of a dataclass with a ``frames`` tuple of :class:`FrameMetrics`."""
   frames: tuple[FrameMetrics, ...]
 
   @property
@@ -104,6 +95,20 @@ class SequenceMetrics:
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceMetrics(FrameSeries):
+  height: int
+  width: int
+  total_bytes: int
+  bpp: float
+  psnr_rgb: float
+  psnr_y: float
+  psnr_u: float
+  psnr_v: float
+  psnr_yuv: float
+  frames: tuple[FrameMetrics, ...]
 
 
 def sequence_metrics(frames: Sequence[FrameMetrics], height: int, width: int,
