@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # The tests not marked slow (setup.cfg): about a minute.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,27 +13,20 @@ lambda follows the paper: L = D + lambda * R with D = MSE on [0, 255] RGB and R 
 256x256 crop. Grids: Zhu {0.003, 0.001, 0.0003, 0.0001, 0.00003}; AICT {1000, 200, 20, 3}e-5.
 The flags are the fields of tfc_swin.training.TrainConfig, plus --threads and --logical_cpus.
 """
-import os
-
 from absl import app, flags
 
-from tfc_swin.training import Trainer, config
-from tfc_swin.training.trainer import main_log, setup_devices
+from tfc_swin.training import config
+from tfc_swin.training.trainer import run_binary
 
-FLAGS = flags.FLAGS
-config.define_flags()
-flags.DEFINE_integer("threads", 0, "TF intra-op threads (0 = TensorFlow's default).")
-flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices "
-                     "(to test --strategy mirrored without GPUs).")
+REQUIRED = config.define_flags(mark_required=False)
+config.define_device_flags()
 
 
 def main(argv):
   del argv
-  setup_devices(FLAGS.threads, FLAGS.logical_cpus)
-  train_config = config.from_flags()
-  os.makedirs(train_config.run_dir, exist_ok=True)
-  Trainer(train_config).train(log=main_log)
+  run_binary()
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(REQUIRED)  # here: tests import the module
   app.run(main)

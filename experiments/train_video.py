@@ -17,29 +17,21 @@ convention: MSE on [0, 255], R in bits per 256x256 pixels) plus the flow loss wh
 A killed run resumes from its run folder's last checkpoint. The flags are the fields of
 tfc_swin.training.video.VideoTrainConfig, plus --threads and --logical_cpus.
 """
-import os
-
 from absl import app, flags
 
 from tfc_swin.training import config
-from tfc_swin.training.trainer import main_log, setup_devices
+from tfc_swin.training.trainer import run_binary
 from tfc_swin.training.video import VideoTrainConfig, VideoTrainer
 
-FLAGS = flags.FLAGS
 REQUIRED = config.define_flags(config_class=VideoTrainConfig, mark_required=False)
-flags.DEFINE_integer("threads", 0, "TF intra-op threads (0 = TensorFlow's default).")
-flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices "
-                     "(to test --strategy mirrored without GPUs).")
+config.define_device_flags()
 
 
 def main(argv):
   del argv
-  setup_devices(FLAGS.threads, FLAGS.logical_cpus)
-  train_config = config.from_flags(config_class=VideoTrainConfig)
-  os.makedirs(train_config.run_dir, exist_ok=True)
-  VideoTrainer(train_config).train(log=main_log)
+  run_binary(VideoTrainConfig, VideoTrainer)
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(REQUIRED)  # here, so that tests can import the module
+  flags.mark_flags_as_required(REQUIRED)  # here: tests import the module
   app.run(main)

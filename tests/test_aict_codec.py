@@ -56,6 +56,7 @@ def test_aict_parameter_count():
   assert count - codec.count_parameters(codec.inner) == SCALE_MODULE_PARAMS
 
 
+@pytest.mark.slow
 def test_forward_any_size_and_gradients_reach_all_parts(aict):
   codec = aict[0]
   x = tf.constant(np.stack([smooth_image(48, 80, seed=1), smooth_image(48, 80, seed=2)]),
@@ -103,6 +104,7 @@ def test_scale_grid_and_codes(aict):
       codec.compress_at_scale(smooth_image(8, 8), bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(1, 1), (37, 70), (70, 37), (130, 65)])
 def test_round_trip_any_size(aict, shape):
   codec = aict[0]
@@ -124,6 +126,7 @@ def test_round_trip_any_size(aict, shape):
   assert np.mean(diff > 1) < 0.01, np.mean(diff > 1)
 
 
+@pytest.mark.slow
 def test_forced_scales_code_smaller_canvases(aict):
   codec = aict[0]
   image = smooth_image(256, 192, seed=5)
@@ -144,6 +147,7 @@ def test_forced_scales_code_smaller_canvases(aict):
   assert int(codec.compress_at_scale(image, 0.3)["code"]) == int(codec.code_from_scale(0.3))
 
 
+@pytest.mark.slow
 def test_bad_scale_codes_are_refused(aict):
   codec, model_id = aict
   image = smooth_image(37, 70)
@@ -174,6 +178,7 @@ def test_info_prints_the_scale_of_aict_files(aict, tmp_path, capsys):
 
 
 # -- the skip path and the Coder ---------------------------------------------------------------
+@pytest.mark.slow
 def test_skip_path_is_the_inner_codec(aict):
   """s >= skip_above: the file is the inner codec's (ICT with the same weights), plus the
   scale byte; an ict-tiny coder refuses AICT files as another model's."""

@@ -317,6 +317,7 @@ def test_swin_slice_transform_shapes_and_finite(shape):
     SwinSliceTransform(64, 32)(tf.zeros((1, 4, 4, 48)))
 
 
+@pytest.mark.slow
 def test_ict_prior_parameter_count():
   prior = ChannelARPrior(320, num_slices=10, slice_transform="swin", max_support=5)
   y = tf.random.normal((1, 5, 3, 320))

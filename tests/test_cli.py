@@ -25,6 +25,7 @@ def png(tmp_path):
   return path
 
 
+@pytest.mark.slow
 def test_compress_decompress_round_trip_and_bpp(tmp_path, png, capsys):
   out = tmp_path / "x.tfsw"
   code, stdout, _ = run(capsys, "compress", png, out, "--model", MODEL, "-v")
@@ -88,6 +89,7 @@ def _expect_error(capsys, *args, match):
   assert match in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_file_from_another_model(tmp_path, compressed, capsys):
   _expect_error(capsys, "decompress", compressed, tmp_path / "o.png", "--model", OTHER,
                 match="was made by model")

@@ -11,6 +11,7 @@ from helpers import smooth_image
 TINY = ["conv-hyperprior-tiny", "conv-charm-tiny", "swint-hyperprior-tiny", "swint-charm-tiny"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in config_names() if get_config(n).paper_params_m])
 def test_paper_parameter_counts(name):
   """Table 3 and ablation A5: within 1.5% of the paper's trainable parameter counts."""
@@ -27,6 +28,7 @@ def codec(request):
   return c
 
 
+@pytest.mark.slow
 def test_forward_returns_rate_and_distortion(codec):
   x = tf.constant(smooth_image(64, 64)[None], tf.float32)
   out = codec(x, training=True)
@@ -63,6 +65,7 @@ def _encoder_latents(codec, image):
   return z_hat, tf.concat(decoded, axis=-1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(1, 1), (37, 70), (70, 37), (64, 64), (65, 3)])
 def test_quantized_latents_round_trip_exactly(codec, shape):
   image = smooth_image(*shape, seed=sum(shape))
@@ -86,6 +89,7 @@ def test_quantized_latents_round_trip_exactly(codec, shape):
   np.testing.assert_allclose(tf.cast(decoded["image"], tf.float32), expected, atol=1)
 
 
+@pytest.mark.slow
 def test_untrained_coder_is_deterministic():
   a = untrained_coder("conv-hyperprior-tiny", seed=3)
   b = untrained_coder("conv-hyperprior-tiny", seed=3)

@@ -187,6 +187,7 @@ def test_rate_savings_and_table():
   assert psnr.tolist() == [ANCHOR_PSNR[0]] and saving[0] == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_binaries(tmp_path: Path):
   anchor, test = toy_pair()
   folder = tmp_path / "toy"

@@ -318,6 +318,7 @@ def test_timings_are_per_thread(coder, files):
   assert seen == {"d": {"unpack", "decode_model"}, "c": {"encode_model", "pack"}}
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_no_partial_output_and_never_touches_the_input(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   src = tmp_path / "in.png"
@@ -346,6 +347,7 @@ def test_kill_9_leaves_no_partial_output_and_never_touches_the_input(tmp_path):
 
 
 # -- the stress command (bounded CI subset) ------------------------------------------------------
+@pytest.mark.slow
 def test_stress_subset_has_no_crash_hang_traceback_or_unbounded_allocation(tmp_path):
   out = tmp_path / "stress.json"
   proc = subprocess.run(

@@ -85,6 +85,7 @@ def _shipped_saved_models():
   return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", _shipped_saved_models())
 def test_restored_shipped_models_write_identical_files(path):
   """The codec rebuilt from the config stored in a shipped SavedModel (and its weights)
@@ -127,6 +128,7 @@ def test_ssf_first_merge_downsamples_by_four():
   assert codec.g_s(x).shape == (1, 64, 64, 3)
 
 
+@pytest.mark.slow
 def test_entropy_parameters_compute_in_float64_with_float32_weights():
   """h_s and the ChARM slice networks run in float64 (layers/precision.py); training may
   build them in float32: same variables, nearly the same outputs."""

@@ -66,6 +66,7 @@ def _flat_images(folder, count: int, side: int) -> str:
   return str(folder)
 
 
+@pytest.mark.slow
 def test_pipeline_memory_is_bounded(tmp_path):
   # 60 images of 1024x1024: 189 MB decoded, which a pipeline that caches images would keep
   # (the one before the fix grew by about 3 MB per image). The streaming pipeline holds two
@@ -212,6 +213,7 @@ def _same(a: tf.Module, b: tf.Module) -> bool:
              for x, y in zip(a.trainable_variables, b.trainable_variables))
 
 
+@pytest.mark.slow
 def test_init_from_forks_whole_models_and_keeps_transforms_across_priors(tmp_path):
   tf.keras.utils.set_random_seed(1)
   source = build_codec("conv-charm-tiny")

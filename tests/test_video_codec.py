@@ -49,6 +49,7 @@ def coder(codec):
   return VideoCoder.from_codec(codec, "test/swint-ssf-tiny")
 
 
+@pytest.mark.slow
 def test_paper_size_parameter_counts(capsys):
   """The paper gives no video parameter counts: print ours (parts shared across configs are
   built once)."""
@@ -76,6 +77,7 @@ def test_paper_size_parameter_counts(capsys):
   assert conv["flow"] - conv["residual"] == 3 * 5 * 5 * 128  # 3 more input channels in g_a
 
 
+@pytest.mark.slow
 def test_forward_pass_shapes_and_gradients(codec):
   clip = tf.constant(np.stack(list(moving_frames(3, 64, 64)))[None], tf.float32)
   reversed_clip = with_reversed_order(clip)
@@ -111,6 +113,7 @@ def test_forward_pass_shapes_and_gradients(codec):
     codec.freeze_iframe = False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("height,width", [(37, 70), (1, 1), (65, 130)])
 def test_pframe_encoder_and_decoder_agree(coder, codec, height, width):
   first, second = moving_frames(2, height, width)
@@ -219,6 +222,7 @@ def test_files_of_other_models_or_damaged_files_are_refused(coder, tmp_path):
     decode([frames[0], vb.Frame("P", garbage, frames[1].index_checksum), frames[2]])
 
 
+@pytest.mark.slow
 def test_restore_and_init_iframe(tmp_path, codec):
   video = build_video_codec("conv-ssf-tiny")
   saved = tf.train.Checkpoint(model=video).save(str(tmp_path / "video" / "ckpt"))

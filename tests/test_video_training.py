@@ -165,19 +165,20 @@ def test_frozen_iframe_flow_loss_and_reversed_clips(data_dir, tmp_path, eager):
 
 @pytest.fixture(scope="module")
 def train_video():
-  # Flags of other experiments loaded in this process may share names with the config's.
-  for field in dataclasses.fields(VideoTrainConfig):
-    if field.name in flags.FLAGS:
-      delattr(flags.FLAGS, field.name)
+  # Flags of other experiments loaded in this process may share names with the binary's.
+  for name in [f.name for f in dataclasses.fields(VideoTrainConfig)] + ["threads",
+                                                                       "logical_cpus"]:
+    if name in flags.FLAGS:
+      delattr(flags.FLAGS, name)
   return load_experiment("train_video")
 
 
 def run_binary(module, *args) -> None:
-  module.FLAGS(["train_video.py", *args])
+  flags.FLAGS(["train_video.py", *args])
   try:
     module.main([])
   finally:
-    module.FLAGS.unparse_flags()
+    flags.FLAGS.unparse_flags()
 
 
 @pytest.mark.slow

@@ -82,6 +82,17 @@ class _Layout:
   hyper_channels: int = 0
 
 
+def read_model_info(path: str) -> dict[str, Any]:
+  """What an exported SavedModel says about itself (:data:`MODEL_INFO_FILE`); ModelLoadError
+  if ``path`` is not a tfc_swin SavedModel."""
+  info_path = os.path.join(path, MODEL_INFO_FILE)
+  if not tf.saved_model.contains_saved_model(path) or not os.path.exists(info_path):
+    raise ModelLoadError(f"{path}: not a tfc_swin SavedModel (no saved_model.pb / "
+                         f"{MODEL_INFO_FILE})")
+  with open(info_path) as f:
+    return json.load(f)
+
+
 def checksum_distance(a: int, b: int) -> int:
   """Distance of two index checksums on the circle of residues modulo 2^31 - 1."""
   d = (a - b) % CHECKSUM_MODULUS
@@ -136,12 +147,7 @@ class Coder:
   @classmethod
   def from_saved_model(cls, path: str) -> "Coder":
     """Loads a SavedModel written by :func:`tfc_swin.zoo.export_codec`."""
-    info_path = os.path.join(path, MODEL_INFO_FILE)
-    if not tf.saved_model.contains_saved_model(path) or not os.path.exists(info_path):
-      raise ModelLoadError(f"{path}: not a tfc_swin SavedModel (no saved_model.pb / "
-                           f"{MODEL_INFO_FILE})")
-    with open(info_path) as f:
-      info = json.load(f)
+    info = read_model_info(path)
     if "kind" in info:  # Only video models say (tfc_swin.video.coder.VIDEO_MODEL_KIND).
       raise ModelLoadError(f"{path}: a {info['kind']} model ({info.get('config')}), not an "
                            "image model (use `tfc-swin video`)")

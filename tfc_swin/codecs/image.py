@@ -29,6 +29,17 @@ from tfc_swin.transforms import build_transforms
 MODEL_INFO_FILE = "tfc_swin_model.json"
 
 
+def hyper_coding_tables(prior: tfc.NoisyDeepFactorized) -> tuple[tf.Tensor, tf.Tensor]:
+  """TFC's range-coding tables (cdf, cdf_offset) of the factorized hyperprior, computed in a
+  graph: the same integers as TFC builds eagerly, about 10x faster (its tail search is a loop
+  of small ops)."""
+  def build() -> tuple[tf.Tensor, tf.Tensor]:
+    model = tfc.ContinuousBatchedEntropyModel(prior, coding_rank=3, compression=True,
+                                              stateless=True, offset_heuristic=False)
+    return model.cdf, model.cdf_offset
+  return tf.function(build, autograph=False)()
+
+
 class ImageCodec(CodingModule):
   """An image codec assembled from the parts its :class:`CodecConfig` names."""
 
@@ -46,8 +57,15 @@ class ImageCodec(CodingModule):
 
   # -- training ---------------------------------------------------------------------------------
   def hyper_model(self, compression: bool = False) -> tfc.ContinuousBatchedEntropyModel:
-    return tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3,
-                                             compression=compression, offset_heuristic=False)
+    """The entropy model of z: for training (noise / rounding, rate), or with ``compression``
+    for range coding, its tables computed from the current hyperprior weights."""
+    if not compression:
+      return tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3,
+                                               offset_heuristic=False)
+    cdf, cdf_offset = hyper_coding_tables(self.hyperprior)
+    return tfc.ContinuousBatchedEntropyModel(
+        coding_rank=3, compression=True, cdf=cdf, cdf_offset=cdf_offset,
+        prior_shape=self.hyperprior.batch_shape, offset_heuristic=False)
 
   def __call__(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
     """Forward pass on float RGB in [0, 255], sides multiples of 64.

@@ -95,6 +95,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
   return required
 
 
+def define_device_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """``--threads`` and ``--logical_cpus`` of the training binaries (see
+  :func:`tfc_swin.training.trainer.setup_devices`)."""
+  flags.DEFINE_integer("threads", 0, "TF intra-op threads (0 = TensorFlow's default).",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices "
+                       "(to test --strategy mirrored without GPUs).", flag_values=flag_values)
+
+
 def from_flags(flag_values: flags.FlagValues = flags.FLAGS,
                config_class: type = TrainConfig) -> TrainConfig:
   """The config (a ``config_class``) of parsed flags defined by :func:`define_flags`."""

@@ -17,12 +17,14 @@ import sys
 import time
 
 import tensorflow as tf
+from absl import flags
 
 from tfc_swin.codecs import build_codec
 from tfc_swin.configs import get_config
 from tfc_swin.eval.metrics import psnr_from_mse
 from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.training import run_dir
+from tfc_swin.training import config as config_lib
 from tfc_swin.training.config import TrainConfig
 from tfc_swin.training.data import center_crops, image_dataset
 from tfc_swin.training.warm_start import init_from
@@ -360,6 +362,16 @@ def setup_devices(threads: int = 0, logical_cpus: int = 0) -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+
+
+def run_binary(config_class: type = TrainConfig, trainer_class: type = None,
+               flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """The body of the training binaries: devices from ``--threads`` / ``--logical_cpus``, the
+  config from the other flags (:func:`~tfc_swin.training.config.define_flags`), then train."""
+  setup_devices(flag_values.threads, flag_values.logical_cpus)
+  train_config = config_lib.from_flags(flag_values, config_class)
+  os.makedirs(train_config.run_dir, exist_ok=True)
+  (trainer_class or Trainer)(train_config).train(log=main_log)
 
 
 def main_log(msg: str) -> None:

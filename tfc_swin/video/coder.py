@@ -20,7 +20,6 @@ model work.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +31,7 @@ import tensorflow as tf
 
 from tfc_swin.bitstream import DEFAULT_MAX_PIXELS, check_pixel_limit
 from tfc_swin.codecs.video import PFrameCodec
-from tfc_swin.coder import MODEL_INFO_FILE, ModelId, ModelLoadError
+from tfc_swin.coder import ModelId, ModelLoadError, read_model_info
 from tfc_swin.fileio import atomic_write
 from tfc_swin.video.bitstream import (CorruptVideoError, Frame, VideoHeader, VideoReader,
                                       VideoWriter)
@@ -107,12 +106,7 @@ class VideoCoder:
   @classmethod
   def from_saved_model(cls, path: str) -> VideoCoder:
     """Loads a SavedModel written by :func:`export_video_codec`."""
-    info_path = os.path.join(path, MODEL_INFO_FILE)
-    if not tf.saved_model.contains_saved_model(path) or not os.path.exists(info_path):
-      raise ModelLoadError(f"{path}: not a tfc_swin SavedModel (no saved_model.pb / "
-                           f"{MODEL_INFO_FILE})")
-    with open(info_path) as f:
-      info = json.load(f)
+    info = read_model_info(path)
     if info.get("kind") != VIDEO_MODEL_KIND:
       raise ModelLoadError(f"{path}: an image model ({info.get('config')}), not a video model")
     return cls(tf.saved_model.load(path),
