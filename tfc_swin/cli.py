@@ -50,19 +50,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
   return tuple(errors)
 
 
-def _shipped_models() -> list[str]:
-  """The zoo's model names; none when there is no zoo (e.g. a wheel without zoo data)."""
-  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
-  return zoo.models() if zoo.find_root() else []
-
-
 def _coder(args):
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.api import load_coder  # pylint: disable=import-outside-toplevel
   from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
   spec = args.model
-  if not (spec is None or spec in _shipped_models() or os.path.isdir(spec)
+  if not (spec is None or spec in zoo.available_models() or os.path.isdir(spec)
           or spec in config_names()):
-    shipped = ", ".join(_shipped_models()) or "none"
+    shipped = ", ".join(zoo.available_models()) or "none"
     raise CliError(f"unknown model {spec!r}: not a zoo model ({shipped}"
                    f"), a SavedModel folder, or a config name (see `tfc-swin models`)")
   t0 = time.perf_counter()
@@ -119,7 +114,7 @@ def cmd_models(args) -> None:
 
 def _list_zoo(zoo, markdown: bool) -> None:
   """One row per shipped model/version/quality, from the manifests (``--markdown``: a table)."""
-  names = _shipped_models()
+  names = zoo.available_models()
   if not names:
     print(f"no models shipped ({zoo.find_root() or 'no zoo folder found'})")
     return
@@ -204,11 +199,12 @@ def cmd_decompress(args) -> None:
 def _zoo_spec(model: str, config: str):
   """Maps a header's model name to (spec, quality, version) for :func:`load_coder`: only zoo
   models and registered configs, never a path (the header comes from an untrusted file)."""
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
   parts = model.split("/")
   if parts[0] == "untrained" and config in config_names():
     return config, None, "latest"
-  if (len(parts) == 3 and parts[0] in _shipped_models() and parts[2].startswith("q")
+  if (len(parts) == 3 and parts[0] in zoo.available_models() and parts[2].startswith("q")
       and parts[2][1:].isdigit()):
     return parts[0], int(parts[2][1:]), parts[1]
   raise CliError(f"the file was made by model {model!r}, which is not in the zoo; "
@@ -249,9 +245,10 @@ def _file_scale(config_name: str, strings: list[bytes]) -> str | None:
 
 
 def cmd_demo(args) -> None:
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
   from tfc_swin.eval.metrics import psnr  # pylint: disable=import-outside-toplevel
-  if args.model is None and not _shipped_models():
+  if args.model is None and not zoo.available_models():
     args.model = "conv-hyperprior-tiny"
     print("NOTE: no trained model is shipped in the zoo yet: using an UNTRAINED tiny model; "
           "expect a poor reconstruction.")

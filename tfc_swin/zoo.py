@@ -73,6 +73,11 @@ def models() -> list[str]:
                 if os.path.exists(os.path.join(base, d, "manifest.json")))
 
 
+def available_models() -> list[str]:
+  """:func:`models`, or none when there is no zoo at all (a wheel without zoo data)."""
+  return models() if find_root() else []
+
+
 def manifest(name: str) -> dict:
   if name not in models():
     raise ZooError(f"no model {name!r} in the zoo at {root()}; shipped: "
