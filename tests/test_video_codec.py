@@ -49,6 +49,19 @@ def coder(codec):
   return VideoCoder.from_codec(codec, "test/swint-ssf-tiny")
 
 
+@pytest.mark.parametrize("name", ["swint-ssf-tiny", "conv-ssf-tiny"])
+def test_new_codecs_start_near_copying_the_reference(name):
+  """Damped g_s outputs (codecs/video.py): a new codec's flow is a few pixels and its
+  reconstruction stays near the reference, so the unrolled training clip starts sane."""
+  tf.keras.utils.set_random_seed(0)
+  fresh = build_video_codec(name)
+  rng = np.random.default_rng(0)
+  x, ref = (tf.constant(rng.uniform(0, 255, (1, 64, 64, 3)), tf.float32) for _ in range(2))
+  out = fresh.predict_pframe(x, ref)
+  assert float(tf.reduce_max(tf.abs(out["flow"][..., :2]))) < 16
+  assert float(tf.reduce_max(tf.abs(out["x_hat"] - out["prediction"]))) < 64
+
+
 @pytest.mark.slow
 def test_paper_size_parameter_counts(capsys):
   """The paper gives no video parameter counts: print ours (parts shared across configs are

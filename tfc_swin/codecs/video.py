@@ -42,10 +42,13 @@ from tfc_swin.codecs.build import build_codec, restore_codec
 from tfc_swin.codecs.image import ImageCodec
 from tfc_swin.configs import VideoCodecConfig, get_video_config
 from tfc_swin.layers import ScaleSpaceWarp
+from tfc_swin.transforms.base import output_layer
 
 #: Displacement in pixels of a full-range (255) flow codec output (see the module docstring).
 FLOW_PIXELS = 64.0
 PARTS = ("iframe", "flow", "residual")
+#: Initial scale of the flow and residual g_s output layers (see :func:`_damp_output`).
+OUTPUT_INIT_GAIN = 0.01
 
 _REFERENCE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="reference")
 
@@ -77,6 +80,8 @@ class PFrameCodec(CodingModule):
     self.iframe = build_codec(config.iframe)
     self.flow = ImageCodec(config.flow)
     self.residual = ImageCodec(config.residual)
+    for codec in (self.flow, self.residual):
+      _damp_output(codec)
     self.warp = ScaleSpaceWarp()
     self._tables_fingerprint = None
 
@@ -277,6 +282,18 @@ class PFrameCodec(CodingModule):
       digest.update(part.encode())
       digest.update(getattr(self, part).fingerprint().encode())
     return digest.hexdigest()[:16]
+
+
+def _damp_output(codec: ImageCodec) -> None:
+  """Scales the initial weights of g_s's output layer by :data:`OUTPUT_INIT_GAIN`.
+
+  Freshly initialized, g_s outputs hundreds of levels: flows of hundreds of pixels and
+  residuals far outside [0, 255], so the unrolled clip starts from garbage references and the
+  first steps diverge. Damped, a new model starts near "copy the previous frame" (flow and
+  residual near 0) and gradients still reach every weight.
+  """
+  for weight in output_layer(codec.g_s).trainable_weights:
+    weight.assign(weight * OUTPUT_INIT_GAIN)
 
 
 def _mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

@@ -20,6 +20,13 @@ class Transforms(NamedTuple):
 TRANSFORMS: Registry[Callable[[Any, int], Transforms]] = Registry("transform kind")
 
 
+def output_layer(synthesis: tf.keras.Sequential) -> tf.keras.layers.Layer:
+  """The layer that makes a synthesis transform's output: its last layer with weights (in a
+  Swin decoder stage, the stage's final patch split)."""
+  last = [layer for layer in synthesis.layers if layer.trainable_weights][-1]
+  return getattr(last, "resampler", last)
+
+
 def build_transforms(config: Any, params_channels: int) -> Transforms:
   """Builds the transforms of a transform config (``ConvTransform``, ``SwinTransform``, ...);
   h_s outputs ``params_channels`` (the latent prior's parameters)."""
