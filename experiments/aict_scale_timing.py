@@ -20,7 +20,6 @@ JSON file (``--json``, default: the output with .json).
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import time
@@ -35,6 +34,7 @@ from tfc_swin import fileio, image_io, zoo
 from tfc_swin.codecs import build_codec, restore_codec
 from tfc_swin.codecs.scale_adaptive import ScaleAdaptiveCodec
 from tfc_swin.configs import config_names
+from tfc_swin.eval.metrics import psnr
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.profiling import complexity, timing
 from tfc_swin.training.warm_start import load_source
@@ -81,11 +81,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[list[float], Any]:
   return times, out
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-  mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-  return float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
-
-
 class _Floors:
   """Effective MACs of the encoder / decoder per (image size, canvas, module skipped)."""
 
@@ -128,7 +123,7 @@ def measure(codec: ScaleAdaptiveCodec, name: str, image: np.ndarray, scale: floa
       "encode_s": statistics.median(encode), "decode_s": statistics.median(decode),
       "encode_samples": encode, "decode_samples": decode, "bytes": num_bytes,
       "bpp": 8 * num_bytes / (image.shape[0] * image.shape[1]),
-      "psnr": _psnr(image, decoded["image"].numpy()), "gflops": gflops,
+      "psnr": psnr(image, decoded["image"].numpy()), "gflops": gflops,
       "checksum_match": int(out["index_checksum"]) == int(decoded["index_checksum"])}
   if floors is not None:
     encode_macs, decode_macs = floors.macs(image.shape[:2], canvas, code == 0)

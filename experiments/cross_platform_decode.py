@@ -22,6 +22,8 @@ import time
 
 from absl import app, flags
 
+from tfc_swin.eval.tables import markdown_table
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Zoo model name, SavedModel folder or config name.")
 flags.DEFINE_integer("quality", None, "Zoo quality (default: the model's default).")
@@ -101,19 +103,22 @@ def main(argv):
         results.append({"encoder": encoder, "decoder": decoder, **record})
       print(f"{encoder} -> {decoder} done ({time.time() - start:.0f} s)", file=sys.stderr)
   counts = collections.Counter((r["encoder"], r["decoder"], r["outcome"]) for r in results)
-  lines = ["| encoder | decoder | decoded | failed (error) | max diff |", "|---|---|---:|---|---:|"]
+  rows_out = []
   for encoder, decoder in itertools.product(FLAGS.settings, FLAGS.settings):
     rows = [r for r in results if (r["encoder"], r["decoder"]) == (encoder, decoder)]
     ok = [r for r in rows if r["outcome"] == "ok"]
     failed = {k[2]: v for k, v in counts.items() if k[:2] == (encoder, decoder) and k[2] != "ok"}
-    lines.append(f"| {encoder} | {decoder} | {len(ok)}/{len(rows)} | {failed or '-'} | "
-                 f"{max([r['max_diff'] for r in ok], default=0)} |")
-  print("\n".join(lines))
+    rows_out.append([encoder, decoder, f"{len(ok)}/{len(rows)}", failed or "-",
+                     max([r["max_diff"] for r in ok], default=0)])
+  table = markdown_table(["encoder", "decoder", "decoded", "failed (error)", "max diff"],
+                         rows_out, numeric=[False, False, True, False, True])
+  print(table)
   if FLAGS.output:
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     with open(FLAGS.output, "w") as f:
       json.dump({"model": FLAGS.model, "quality": FLAGS.quality, "images": FLAGS.images,
-                 "settings": FLAGS.settings, "records": results, "table": lines}, f, indent=1)
+                 "settings": FLAGS.settings, "records": results,
+                 "table": table.split("\n")}, f, indent=1)
 
 
 if __name__ == "__main__":

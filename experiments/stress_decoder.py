@@ -56,6 +56,7 @@ from typing import Any
 from absl import app, flags
 
 from tfc_swin.bitstream import varint
+from tfc_swin.eval.tables import markdown_table
 
 
 FLAGS = flags.FLAGS
@@ -592,17 +593,17 @@ def table(results: list[dict[str, Any]]) -> str:
   """Markdown: one row per model and case group, one column per outcome."""
   outcomes = sorted({o for r in results for c in r["counts"].values() for o in c},
                     key=lambda o: (o in FAILURES, o not in ("valid file", "decoded"), o))
-  lines = ["| model | cases | " + " | ".join(outcomes) + " |",
-           "|---|---:|" + "---:|" * len(outcomes)]
+  rows = []
   for r in results:
     total = collections.Counter()
     for group, c in r["counts"].items():
       total.update(c)
-      lines.append(f"| {r['model']} {group} | {sum(c.values())} | "
-                   + " | ".join(str(c.get(o, "")) for o in outcomes) + " |")
-    lines.append(f"| **{r['model']} total** | **{sum(total.values())}** | "
-                 + " | ".join(f"**{total.get(o, 0)}**" for o in outcomes) + " |")
-  return "\n".join(lines)
+      rows.append([f"{r['model']} {group}", sum(c.values())]
+                  + [c.get(o, "") for o in outcomes])
+    rows.append([f"**{r['model']} total**", f"**{sum(total.values())}**"]
+                + [f"**{total.get(o, 0)}**" for o in outcomes])
+  return markdown_table(["model", "cases", *outcomes], rows,
+                        numeric=[False] + [True] * (len(outcomes) + 1))
 
 
 def main(argv) -> None:
