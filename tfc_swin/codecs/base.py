@@ -9,6 +9,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from tfc_swin.bitstream import CHECKSUM_MODULUS
 from tfc_swin.configs import CodecConfig, VideoCodecConfig
 from tfc_swin.priors import NotPreparedError
 
@@ -46,7 +47,7 @@ def index_checksum(indexes: list[tf.Tensor]) -> tf.Tensor:
   """
   flat = tf.concat([tf.reshape(tf.cast(i, tf.int64), [-1]) for i in indexes], axis=0)
   weights = tf.range(tf.size(flat, out_type=tf.int64), dtype=tf.int64) % 65521 + 1
-  return tf.reduce_sum((flat + 1) * weights) % (2 ** 31 - 1)
+  return tf.reduce_sum((flat + 1) * weights) % CHECKSUM_MODULUS
 
 
 def module_name(name: str) -> str:
@@ -55,9 +56,9 @@ def module_name(name: str) -> str:
 
 
 class CodingModule(tf.Module):
-  """A codec's coding state: ``prepare_for_compression`` (in the subclass) builds the coding
-  tf.functions into ``_coding_functions``; until then :meth:`coding_functions` raises
-  :class:`NotPreparedError`."""
+  """A codec's coding state. Each subclass's ``prepare_for_compression()`` builds its coding
+  tables and tf.functions into ``_coding_functions``; until then :meth:`coding_functions`
+  raises :class:`NotPreparedError`."""
 
   def __init__(self, config: CodecConfig | VideoCodecConfig):
     super().__init__(name=module_name(config.name))
@@ -67,9 +68,6 @@ class CodingModule(tf.Module):
   @property
   def prepared(self) -> bool:
     return self._coding_functions is not None
-
-  def prepare_for_compression(self) -> None:
-    raise NotImplementedError
 
   def coding_functions(self) -> dict[str, tf.types.experimental.GenericFunction]:
     """The coding tf.functions by name (the SavedModel signatures)."""
