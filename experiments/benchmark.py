@@ -3,28 +3,32 @@
   python experiments/benchmark.py --models swint-hyperprior,conv-hyperprior \
       --sizes 768x512,1280x768 --repeats 3 --warmup 1 --output results/benchmark/cpu.md
 
-Models have fresh random weights (timing only). Records already in the JSON output are kept
+Config names get fresh random weights (timing only); ``zoo:NAME/VERSION/qQ`` entries time a
+shipped model with its trained weights (the entropy-coding stages depend on the bit rate). Records already in the JSON output are kept
 and not re-measured, so several runs (e.g. other sizes for other models) fill one report.
 See docs/complexity.md.
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 
 import tensorflow as tf
 from absl import app, flags
 
-from tfc_swin import fileio
-from tfc_swin.codecs import build_codec
+from tfc_swin import fileio, zoo
+from tfc_swin.codecs import ImageCodec, build_codec, restore_codec
 from tfc_swin.configs import config_names
 from tfc_swin.profiling import complexity, timing
 
 FLAGS = flags.FLAGS
+ZOO_PREFIX = "zoo:"
 flags.DEFINE_list("models", ["conv-hyperprior", "conv-charm", "swint-hyperprior", "swint-charm",
                              "conv-hyperprior-cpu", "conv-charm-cpu", "swint-hyperprior-cpu",
-                             "swint-charm-cpu"], "Config names to benchmark.")
+                             "swint-charm-cpu"], "Config names to benchmark (random weights), or "
+                  "zoo:NAME/VERSION/qQ for a shipped model's trained weights.")
 flags.DEFINE_list("sizes", ["768x512", "1280x768", "1792x1024"], "Image sizes WIDTHxHEIGHT.")
 flags.DEFINE_integer("height", None, "Single image height (with --width; overrides --sizes).")
 flags.DEFINE_integer("width", None, "Single image width (with --height; overrides --sizes).")
@@ -53,6 +57,13 @@ def _sizes() -> list[tuple[int, int]]:
     raise app.UsageError(f"bad --sizes {FLAGS.sizes}: use WIDTHxHEIGHT") from error
 
 
+def _build(model: str) -> ImageCodec:
+  """A config name's codec with random weights, or a ``zoo:NAME/VERSION/qQ`` model."""
+  if model.startswith(ZOO_PREFIX):
+    return restore_codec(os.path.join(zoo.root(), *model[len(ZOO_PREFIX):].split("/")))
+  return build_codec(model)
+
+
 def _gflops() -> dict:
   measured = timing.matmul_gflops(FLAGS.gflops_size, repeats=5)
   print(f"matmul {FLAGS.gflops_size}^2 float32: {measured['gflops']:.1f} GFLOP/s", flush=True)
@@ -62,7 +73,8 @@ def _gflops() -> dict:
 def run(argv: list[str]) -> None:
   """Entry point for absl.app."""
   del argv
-  unknown = [m for m in FLAGS.models if m not in config_names()]
+  unknown = [m for m in FLAGS.models
+             if m not in config_names() and not m.startswith(ZOO_PREFIX)]
   if unknown:
     raise app.UsageError(f"unknown models {unknown}; known: {', '.join(config_names())}")
   sizes = _sizes()
@@ -80,7 +92,7 @@ def run(argv: list[str]) -> None:
     todo = [(w, h) for w, h in sizes if (model, w, h) not in done]
     if not todo:
       continue
-    codec = build_codec(model)
+    codec = _build(model)
     codec.prepare_for_compression()
     for w, h in todo:
       images = timing.load_images(FLAGS.images, h, w, FLAGS.num_images)
@@ -109,7 +121,7 @@ def run(argv: list[str]) -> None:
 def _report(records: list[dict]) -> str:
   header = (
       "# CPU coding speed per stage\n\n"
-      "Random (untrained) weights; batch 1; each stage its own tf.function, traced, "
+      "Random (untrained) weights, except `zoo:` models (trained); batch 1; each stage its own tf.function, traced, "
       f"warmed up, median of the timed calls. Cells: ms (time / compute floor, floor = "
       "effective MACs x 2 / the float32 matmul GFLOP/s of the GFLOP/s column, measured in "
       "the same run before the record). "

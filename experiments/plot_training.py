@@ -2,10 +2,14 @@
 
   python experiments/plot_training.py --runs runs/a,runs/b --output curves.png
   python experiments/plot_training.py --zoo swint-hyperprior-cpu --output curves.png
+  python experiments/plot_training.py --zoo swint-hyperprior-cpu --x_axis hours \
+      --output results/training/swint-hyperprior-cpu-hours.png
 
 Each curve follows the run's ``--init_from`` chain back to its first stage (zoo models keep
 theirs in the manifest), so steps count from the start of training. Points come from
-``--eval_data`` validation; stages trained without it leave gaps.
+``--eval_data`` validation; stages trained without it leave gaps. With ``--x_axis hours`` the
+axis is the wall-clock time progress.json tracked (stages trained before it count 0 h) and a
+third panel shows each stage's steps/s.
 """
 from __future__ import annotations
 
@@ -22,28 +26,34 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", [], "Training run folders.")
 flags.DEFINE_string("zoo", "", "A zoo model name: plots every quality of its latest version.")
 flags.DEFINE_string("version", "latest", "Zoo version (with --zoo).")
+flags.DEFINE_enum("x_axis", "step", ["step", "hours"], "Horizontal axis: training steps or "
+                  "tracked wall-clock hours (then a steps/s panel is added).")
 flags.DEFINE_string("output", None, "PNG path.")
 flags.mark_flags_as_required(["output"])
 
 
 def main(argv: list[str]) -> None:
   del argv
-  curves = {}
+  curves, speeds = {}, {}
   for run in FLAGS.runs:
+    label = os.path.basename(os.path.normpath(run))
     stages = history.run_history(run)
-    curves[os.path.basename(os.path.normpath(run))] = history.validation_curve(stages)
+    curves[label], speeds[label] = history.validation_curve(stages), history.speed_curve(stages)
   if FLAGS.zoo:
     version, records = zoo.version_records(FLAGS.zoo, FLAGS.version)
     for quality, record in sorted(records.items(), key=lambda qr: int(qr[0])):
       label = f"{FLAGS.zoo} v{version} q{quality} (lambda {record['lmbda']})"
-      curves[label] = history.validation_curve(record.get("history") or [])
+      stages = record.get("history") or []
+      curves[label], speeds[label] = history.validation_curve(stages), history.speed_curve(stages)
   if not curves:
     raise app.UsageError("give --runs and/or --zoo")
   empty = [label for label, points in curves.items() if not points]
   if empty:
     print(f"no validation points (trained without --eval_data): {', '.join(empty)}",
           file=sys.stderr)
-  print(plots.plot_training(curves, FLAGS.output, FLAGS.zoo or ""))
+  hours = FLAGS.x_axis == "hours"
+  print(plots.plot_training(curves, FLAGS.output, FLAGS.zoo or "", FLAGS.x_axis,
+                            speeds if hours else None))
 
 
 if __name__ == "__main__":

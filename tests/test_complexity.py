@@ -167,3 +167,29 @@ def test_benchmark_binary(tmp_path):
   assert set(record["decode"]) == set(timing.DECODE_STAGES)
   assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))
   assert "## 64x64" in output.read_text()
+
+
+@pytest.mark.slow
+def test_benchmark_times_a_shipped_model_with_its_weights(tmp_path):
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  default = zoo.default()
+  model = f"zoo:{default['model']}/{default['version']}/q{default['quality']}"
+  output = tmp_path / "trained.md"
+  _run("benchmark.py", "--models", model, "--height", "64", "--width", "64", "--repeats", "1",
+       "--warmup", "0", "--gflops_size", "64", "--images", str(tmp_path / "none"),
+       "--output", str(output))
+  [record] = json.loads(output.with_suffix(".json").read_text())["records"]
+  assert record["model"] == model and record["checksum_match"]
+  assert "Random (untrained) weights, except `zoo:` models" in output.read_text()
+
+
+@pytest.mark.slow
+def test_train_step_cost_binary(tmp_path):
+  output = tmp_path / "steps.json"
+  output.write_text("[]")
+  _run("train_step_cost.py", "--model", "conv-hyperprior-tiny", "--patch_size", "64",
+       "--batch_size", "2", "--steps", "1", "--threads", "1", "--recompute",
+       "--output", str(output))
+  [record] = json.loads(output.read_text())
+  assert record["recompute"] and record["model"] == "conv-hyperprior-tiny"
+  assert record["step_s"] > 0 and record["floor_ratio"] > 0 and record["peak_rss_gb"] > 0.1

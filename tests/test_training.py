@@ -23,7 +23,7 @@ from tfc_swin.profiling.complexity import peak_rss_growth
 from tfc_swin.training import (TrainConfig, Trainer, config, data, init_from, run_dir,
                                warm_start)
 from tfc_swin.training import trainer as trainer_lib
-from tfc_swin.training.history import run_history, summarize, validation_curve
+from tfc_swin.training.history import run_history, speed_curve, summarize, validation_curve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = [sys.executable, os.path.join(ROOT, "experiments", "train.py")]
@@ -133,10 +133,14 @@ def test_validation_on_fixed_crops(data_dir, tmp_path):
   curve = validation_curve([{"steps": 10, "validation": [{"step": 5, "psnr": 1, "bpp": 1}]}]
                            + stages)  # steps count across --init_from stages
   assert [p["step"] for p in curve] == [5, 12, 14]
-  out = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "plot_training.py"),
-                        f"--runs={tmp_path / 'v'}", f"--output={tmp_path / 'curves.png'}"],
-                       env=ENV, capture_output=True, text=True, check=True)
-  assert (tmp_path / "curves.png").stat().st_size > 0
+  hours = [p["hours"] for p in curve]  # The first stage has no tracked time.
+  assert hours[0] == 0 and 0 < hours[1] < hours[2] == pytest.approx(stages[0]["seconds"] / 3600)
+  assert speed_curve(stages)[0]["steps_per_s"] == pytest.approx(4 / stages[0]["seconds"])
+  for axis in ("step", "hours"):
+    subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "plot_training.py"),
+                    f"--runs={tmp_path / 'v'}", f"--output={tmp_path / axis}.png",
+                    f"--x_axis={axis}"], env=ENV, capture_output=True, text=True, check=True)
+    assert (tmp_path / f"{axis}.png").stat().st_size > 0
 
 
 @pytest.mark.slow

@@ -57,23 +57,33 @@ def plot_rd(results_list: Sequence[dict[str, Any]], path: str | Path, metric: st
 
 
 def plot_training(curves: dict[str, Sequence[dict[str, float]]], path: str | Path,
-                  title: str = "") -> Path:
-  """Validation PSNR and bpp over training steps, one line per run; returns the PNG path.
+                  title: str = "", x_axis: str = "step",
+                  speeds: dict[str, Sequence[dict[str, float]]] | None = None) -> Path:
+  """Validation PSNR and bpp over training, one line per run; returns the PNG path.
 
-  ``curves`` maps a label to points ``{"step", "psnr", "bpp"}`` (see
-  :func:`tfc_swin.training.history.validation_curve`).
+  ``curves`` maps a label to points ``{"step", "hours", "psnr", "bpp"}`` (see
+  :func:`tfc_swin.training.history.validation_curve`); ``x_axis`` is ``"step"`` or
+  ``"hours"`` (tracked wall-clock hours). ``speeds`` (same labels, see
+  :func:`~tfc_swin.training.history.speed_curve`) adds a steps/s panel.
   """
-  figure = Figure(figsize=(10, 4))
-  psnr_axes, bpp_axes = figure.subplots(1, 2)
+  if x_axis not in ("step", "hours"):
+    raise ValueError(f"x_axis must be 'step' or 'hours', got {x_axis!r}")
+  figure = Figure(figsize=(15 if speeds else 10, 4))
+  axes = figure.subplots(1, 3 if speeds else 2)
   for index, (label, points) in enumerate(curves.items()):
-    steps = [p["step"] for p in points]
-    psnr_axes.plot(steps, [p["psnr"] for p in points], color=f"C{index % 10}", label=label)
-    bpp_axes.plot(steps, [p["bpp"] for p in points], color=f"C{index % 10}", label=label)
-  for axes, label in ((psnr_axes, "validation PSNR (RGB) [dB]"), (bpp_axes, "validation bpp")):
-    axes.set_xlabel("training steps (all stages)")
-    axes.set_ylabel(label)
-    axes.grid(True, alpha=0.3)
-  psnr_axes.legend(loc="lower right", fontsize="small")
+    xs = [p[x_axis] for p in points]
+    for ax, key in zip(axes, ("psnr", "bpp")):
+      ax.plot(xs, [p[key] for p in points], color=f"C{index % 10}", label=label)
+    for stage in (speeds or {}).get(label, []):
+      axes[2].plot([stage["start"], stage["end"]], [stage["steps_per_s"]] * 2,
+                   color=f"C{index % 10}", linewidth=2)
+  names = ["validation PSNR (RGB) [dB]", "validation bpp", "training steps/s (per stage)"]
+  for ax, name in zip(axes, names):
+    ax.set_xlabel("training steps (all stages)" if x_axis == "step" and name != names[2]
+                  else "tracked training wall-clock hours (all stages)")
+    ax.set_ylabel(name)
+    ax.grid(True, alpha=0.3)
+  axes[0].legend(loc="lower right", fontsize="small")
   figure.suptitle(title)
   return _save(figure, path)
 

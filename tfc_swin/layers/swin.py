@@ -174,7 +174,11 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
   mask). Sides that are not multiples of the window are zero-padded inside the block and
   cropped back. ``layer_norm=False`` drops both LayerNorms (SwinT-SSF flow codec, sec. 3.2).
   ``fixed_window``: never shrink the window or drop the shift on small maps (module doc).
+  ``recompute`` (not part of the config; see :func:`recompute_swin_blocks`): keep only the
+  block's input for the backward pass and compute its activations again there.
   """
+
+  recompute = False
 
   def __init__(self, window_size: int = 8, shift: bool = False, head_dim: int = 32,
                mlp_ratio: float = 4.0, layer_norm: bool = True,
@@ -201,6 +205,11 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
+    if self.recompute:
+      return tf.recompute_grad(self._block)(x)
+    return self._block(x)
+
+  def _block(self, x: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(x)
     b, h, w = shape[0], shape[1], shape[2]
     window, shift = effective_window(h, w, self.window_size, self.shift, self.fixed_window)
@@ -221,3 +230,14 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
             "layer_norm": self.layer_norm,
             "relative_position_bias": self.relative_position_bias,
             "fixed_window": self.fixed_window}
+
+
+def recompute_swin_blocks(module: tf.Module) -> int:
+  """Makes every Swin block of ``module`` recompute its activations in the backward pass
+  (gradient checkpointing, Chen et al. 2016): training keeps one feature map per block instead
+  of its attention logits and MLP activations, for about one more forward pass of compute.
+  Same weights and results. Returns the number of blocks switched."""
+  blocks = [m for m in module.submodules if isinstance(m, SwinTransformerBlock)]
+  for block in blocks:
+    block.recompute = True
+  return len(blocks)

@@ -212,6 +212,11 @@ def _status_bytes(field: str) -> int:
   raise KeyError(field)
 
 
+def peak_rss_bytes() -> int:
+  """This process's peak resident memory so far (VmHWM)."""
+  return _status_bytes("VmHWM")
+
+
 def _reset_peak_rss() -> bool:
   """Resets VmHWM to the current RSS (Linux >= 4.0); False if not possible."""
   try:

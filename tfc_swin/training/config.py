@@ -38,6 +38,9 @@ class TrainConfig:
                             "--final_learning_rate at --steps.", "step",
                             choices=("step", "cosine"))
   warmup_steps: int = flag_field("Linear learning-rate warm-up steps (both schedules).", 0)
+  recompute: bool = flag_field("Recompute Swin block activations in the backward pass instead of "
+                               "keeping them: much less memory, about 1.3x the compute "
+                               "(docs/complexity.md).", False)
   clip_norm: float = flag_field("Clip gradients to this global norm (0 = off, as in the paper); "
                             "non-finite steps are always skipped.", 0.0)
   max_minutes: float = flag_field("Stop (with a checkpoint) after this many minutes; 0 = off.", 0.0)

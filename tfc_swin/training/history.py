@@ -73,12 +73,34 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
   return earlier + [stage]
 
 
+def _stage_hours(stage: dict[str, Any]) -> float:
+  """Wall hours of a stage (0 for stages trained before progress.json tracked time)."""
+  return (stage.get("seconds") or 0) / 3600
+
+
 def validation_curve(history: list[dict[str, Any]]) -> list[dict[str, float]]:
-  """Validation points of all stages, ``step`` counted from the start of the first stage."""
-  points, offset = [], 0
+  """Validation points of all stages: ``step`` counted from the start of the first stage and
+  ``hours`` of tracked training wall time before the point (linear within a stage)."""
+  points, offset, hours = [], 0, 0.0
   for stage in history:
-    points += [{**v, "step": offset + v["step"]} for v in stage.get("validation") or []]
-    offset += stage.get("steps") or 0
+    steps = stage.get("steps") or 0
+    for v in stage.get("validation") or []:
+      points.append({**v, "step": offset + v["step"],
+                     "hours": hours + _stage_hours(stage) * v["step"] / max(steps, 1)})
+    offset += steps
+    hours += _stage_hours(stage)
+  return points
+
+
+def speed_curve(history: list[dict[str, Any]]) -> list[dict[str, float]]:
+  """Training speed of each tracked stage: ``start`` and ``end`` (wall hours) and
+  ``steps_per_s``."""
+  points, hours = [], 0.0
+  for stage in history:
+    if stage.get("seconds") and stage.get("tracked_steps"):
+      points.append({"start": hours, "end": hours + _stage_hours(stage),
+                     "steps_per_s": stage["tracked_steps"] / stage["seconds"]})
+    hours += _stage_hours(stage)
   return points
 
 

@@ -23,6 +23,7 @@ from tfc_swin.codecs import build_codec
 from tfc_swin.configs import get_config
 from tfc_swin.eval.metrics import psnr_from_mse
 from tfc_swin.layers.precision import float32_entropy_parameters
+from tfc_swin.layers.swin import recompute_swin_blocks
 from tfc_swin.training import run_dir
 from tfc_swin.training import config as config_lib
 from tfc_swin.training.config import TrainConfig
@@ -124,6 +125,8 @@ class Trainer:
     with self.strategy.scope():
       with float32_entropy_parameters():  # Same weights; coding codecs use float64.
         self.codec = self._build_codec()
+      if config.recompute:
+        recompute_swin_blocks(self.codec)
       self.learning_rate = LearningRate(config)
       self.optimizer = SkippingAdam(self.learning_rate)
       self.optimizer.build(self._variables())

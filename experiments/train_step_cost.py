@@ -1,0 +1,96 @@
+"""Time and peak memory of one training step, next to this machine's compute floor (issue 16).
+
+  python experiments/train_step_cost.py --model swint-charm --batch_size 8 --patch_size 256 \
+      --threads 2 --steps 3 --recompute=false --output results/benchmark/train_step.json
+
+Random weights and random crops (timing only), the trainer's own step
+(:class:`tfc_swin.training.trainer.Trainer`: forward, loss, gradients, clipping, Adam). The
+floor is 3x the forward MACs (forward, plus two matmuls per matmul in the backward pass) at
+the float32 matmul GFLOP/s measured in the same run. Peak memory is the process's peak RSS
+(VmHWM) over tracing and all steps. Each run appends one record to ``--output``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import tensorflow as tf
+from absl import app, flags
+
+from tfc_swin import fileio
+from tfc_swin.configs import get_config
+from tfc_swin.codecs import build_codec
+from tfc_swin.profiling.complexity import (decoder_modules, encoder_modules, module_macs,
+                                           peak_rss_bytes)
+from tfc_swin.profiling.timing import compute_floor, matmul_gflops
+from tfc_swin.training.config import TrainConfig
+from tfc_swin.training.trainer import Trainer, setup_devices
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "swint-charm", "Image config name.")
+flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+flags.DEFINE_integer("patch_size", 256, "Crop size.")
+flags.DEFINE_integer("steps", 3, "Timed steps after the first (tracing) step; the median is "
+                     "reported.")
+flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: all cores).")
+flags.DEFINE_boolean("recompute", False, "Recompute Swin block activations (TrainConfig).")
+flags.DEFINE_string("output", "", "JSON list to append the record to (empty: print only).")
+
+
+def forward_macs(model: str, patch: int, batch: int) -> int:
+  """Effective MACs of one training forward pass (g_a, h_a, h_s, prior, g_s) of a batch."""
+  macs = module_macs(build_codec(model), patch, patch)
+  names = set(encoder_modules(macs)) | set(decoder_modules(macs))
+  return batch * sum(macs[n].effective for n in names)
+
+
+def measure(model: str, patch: int, batch: int, steps: int, recompute: bool) -> dict:
+  """One record: seconds per step (median), peak RSS, floor ratio."""
+  gflops = matmul_gflops()["gflops"]
+  data = tf.data.Dataset.from_tensors(
+      tf.random.stateless_uniform([patch, patch, 3], (1, 2), 0, 255)).repeat().batch(batch)
+  with tempfile.TemporaryDirectory() as run:
+    config = TrainConfig(model=model, lmbda=0.01, data="", run_dir=run, patch_size=patch,
+                         batch_size=batch, recompute=recompute)
+    trainer = Trainer(config, dataset=data)
+    step = trainer._train_step_fn()  # pylint: disable=protected-access
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(data))
+    start = time.perf_counter()
+    float(step(iterator)[0]["loss"])
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(steps):
+      start = time.perf_counter()
+      float(step(iterator)[0]["loss"])
+      times.append(time.perf_counter() - start)
+  peak = peak_rss_bytes()  # Before the MAC count below builds another codec.
+  seconds = statistics.median(times)
+  floor = compute_floor(3 * forward_macs(model, patch, batch), gflops)
+  return {"model": model, "batch_size": batch, "patch_size": patch, "recompute": recompute,
+          "threads": FLAGS.threads, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+          "first_step_s": round(first, 2), "step_s": round(seconds, 3),
+          "steps_per_s": round(1 / seconds, 3), "floor_s": round(floor, 3),
+          "floor_ratio": round(seconds / floor, 2), "gflops": round(gflops, 1),
+          "peak_rss_gb": round(peak / 2**30, 2)}
+
+
+def main(argv):
+  del argv
+  get_config(FLAGS.model)  # Clear error for an unknown name before any work.
+  setup_devices(threads=FLAGS.threads)
+  record = measure(FLAGS.model, FLAGS.patch_size, FLAGS.batch_size, FLAGS.steps,
+                   FLAGS.recompute)
+  print(json.dumps(record))
+  if FLAGS.output:
+    records = []
+    if os.path.exists(FLAGS.output):
+      with open(FLAGS.output) as f:
+        records = json.load(f)
+    fileio.write_json(FLAGS.output, records + [record], indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
