@@ -18,17 +18,18 @@ sample, a second crop, and an RGBA version) and decodes:
   strings or header taken from the second file, alpha planes (a zlib bomb inflating to 2 GiB
   among them), and random bytes.
 
-Every case runs in a worker process with a per-case time limit (``--timeout``) and a memory
-limit (``--max_rss_growth_mb`` above the worker's resident size after set-up, polled every
-20 ms), decoding with the pixel limit ``--max_pixels``. Outcomes: the error class (a one-line
-BitstreamError subclass); ``decoded`` (no error: a change the format cannot see, e.g. a smaller
-size inside the same 64-pixel block); ``valid file`` (the crafted bytes equal a real file);
-or a failure: ``crash`` (worker died), ``hang`` (time limit), ``memory`` (memory limit),
-``traceback`` (any other exception, or a message that is not one line). A case that hangs is
-run again through ``tfc-swin decompress --timeout --cli_timeout``, whose watchdog must end it
-with a one-line error. The table (per model and mutation kind) goes to stdout, ``--output``
-also writes JSON (with per-mutation counts and an example message per outcome). Exit status 1
-if any case failed.
+Every case is decoded in the library's killable worker process
+(:class:`tfc_swin.isolation.IsolatedCoder`, the one the CLI uses) with a per-case time limit
+(``--timeout``) and a memory limit (``--max_rss_growth_mb`` above the worker's resident size
+once its model is loaded, polled every 20 ms), with the pixel limit ``--max_pixels``.
+Outcomes: the error class (a one-line BitstreamError subclass); ``decoded`` (no error: a change
+the format cannot see, e.g. a smaller size inside the same 64-pixel block); ``valid file`` (the
+crafted bytes equal a real file); or a failure: ``crash`` (worker died), ``hang`` (time
+limit), ``memory`` (memory limit), ``traceback`` (any other exception, or a message that is not
+one line). A case that hangs is run again through ``tfc-swin decompress --timeout
+--cli_timeout``, which must end it with a one-line error. The table (per model and mutation
+kind) goes to stdout, ``--output`` also writes JSON (with per-mutation counts and an example
+message per outcome). Exit status 1 if any case failed.
 
 ``--checks service`` measures resident memory over ``--calls`` compress + decompress calls in
 one process and checks that ``--threads`` threads sharing one loaded model write
@@ -41,7 +42,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import select
 import shutil
 import signal
 import struct
@@ -55,8 +55,10 @@ from typing import Any
 
 from absl import app, flags
 
-from tfc_swin.bitstream import varint
+from tfc_swin.bitstream import BitstreamError, varint
 from tfc_swin.eval.tables import markdown_table
+from tfc_swin.isolation import (DecodeTimeoutError, IsolatedCoder, MemoryLimitError,
+                                WorkerCrashError, rss_kb)
 
 
 FLAGS = flags.FLAGS
@@ -79,11 +81,11 @@ flags.DEFINE_list("checks", ["decoder"], "What to run: decoder (damaged and craf
 flags.DEFINE_integer("calls", 200, "service: compress + decompress calls in one process.")
 flags.DEFINE_integer("threads", 4, "service: threads sharing one loaded model.")
 flags.DEFINE_integer("kills", 20, "kill: kill -9 runs of compress / decompress (alternating).")
-flags.DEFINE_bool("worker", False, "Internal: run as the worker process.")
-flags.DEFINE_string("case_file", None, "Internal: where the worker writes each case's bytes.")
 
 HEIGHT, WIDTH = 96, 128
 FAILURES = ("crash", "hang", "memory", "traceback")
+WORKER_FAILURES = {WorkerCrashError: "crash", DecodeTimeoutError: "hang",
+                   MemoryLimitError: "memory"}
 CRAFTED_KINDS = ("dims", "count", "strings", "length", "string bytes", "header fields",
                  "index checksum", "other file", "alpha", "random bytes")
 
@@ -97,8 +99,14 @@ def raw_pack(f: dict[str, Any]) -> bytes:
   for key in ("model", "config"):
     out += varint(f.get(key + "_len", len(f[key]))) + f[key]
   out += f["fingerprint"] + varint(f["height"]) + varint(f["width"])
-  out += struct.pack(">I", f["checksum"] & 0xFFFFFFFF)
-  out.append(f.get("count", len(f["strings"])) & 0xFF)
+  if f["checksums"]:  # Format version 2: tile side, checksums per tile, strings per tile.
+    flat = [c & 0xFFFFFFFF for tile in f["checksums"] for c in tile]
+    out += varint(f["tile_side"]) + varint(len(f["checksums"][0]))
+    out += struct.pack(f">{len(flat)}I", *flat)
+    out += varint(f.get("count", len(f["strings"]) // len(f["checksums"])))
+  else:
+    out += struct.pack(">I", f["checksum"] & 0xFFFFFFFF)
+    out.append(f.get("count", len(f["strings"])) & 0xFF)
   lengths = f.get("lengths") or [len(s) for s in f["strings"]]
   for n, s in zip(lengths, f["strings"]):
     out += varint(n) + s
@@ -113,10 +121,11 @@ def fields(data: bytes) -> dict[str, Any]:
   from tfc_swin import bitstream  # pylint: disable=import-outside-toplevel
   s = bitstream.unpack(data)
   h = s.header
-  return {"version": 1, "mode": bitstream.COLOR_MODES[h.color_mode],
+  return {"version": h.version, "mode": bitstream.COLOR_MODES[h.color_mode],
           "model": h.model.encode(), "config": h.config.encode(),
           "fingerprint": bytes.fromhex(h.fingerprint), "height": h.height, "width": h.width,
-          "checksum": h.index_checksum, "strings": list(s.strings),
+          "checksum": h.index_checksum, "tile_side": h.tile_side,
+          "checksums": [list(t) for t in h.tile_checksums], "strings": list(s.strings),
           "alpha": s.alpha if h.has_alpha else None}
 
 
@@ -218,16 +227,19 @@ def craft(kind: str, rng, files: dict[str, bytes], bomb: bytes) -> tuple[str, by
     elif op == "long name":
       f["model"] = b"m" * 5000
     elif op == "version":
-      f["version"] = int(rng.integers(2, 256))
+      f["version"] = int(rng.integers(3, 256))
     else:
       f["tail"] = rng.bytes(int(rng.integers(1, 16)))
     return f"header {op}", raw_pack(f)
   if kind == "index checksum":
     op = _pick(rng, ["+1", "-1", "+65521", "random", "2^31-1", "2^32-1"])
-    v = f["checksum"]
-    f["checksum"] = {"+1": v + 1, "-1": v - 1, "+65521": v + 65521,
-                     "random": int(rng.integers(1 << 31)), "2^31-1": (1 << 31) - 1,
-                     "2^32-1": (1 << 32) - 1}[op] % (1 << 32)
+    checks = [list(t) for t in f["checksums"]] or [[f["checksum"]]]
+    j = int(rng.integers(len(checks[0]))) if len(checks[0]) > 1 else 0  # Of the first tile.
+    v = checks[0][j]
+    checks[0][j] = {"+1": v + 1, "-1": v - 1, "+65521": v + 65521,
+                    "random": int(rng.integers(1 << 31)), "2^31-1": (1 << 31) - 1,
+                    "2^32-1": (1 << 32) - 1}[op] % (1 << 32)
+    f["checksum"], f["checksums"] = checks[0][0], checks if f["checksums"] else []
     return f"checksum {op}", raw_pack(f)
   if kind == "other file":
     op = _pick(rng, ["header a + strings b", "header b + strings a", "z of b", "y of b",
@@ -273,104 +285,69 @@ def craft(kind: str, rng, files: dict[str, bytes], bomb: bytes) -> tuple[str, by
 
 
 def cases(sizes: dict[str, int], flips: int, crafted: int, step: int) -> list[tuple[str, int]]:
-  """The case list of one model (kind, index); the worker makes each case from it."""
+  """The case list of one model (kind, index); :meth:`ModelCases.make` makes each case."""
   out = [("truncation", n) for n in range(0, sizes["a"], step)]
   out += [("flip", i) for i in range(flips)]
   out += [("crafted", i) for i in range(crafted)]
   return out
 
 
-# -- the worker ------------------------------------------------------------------------------
-def _rss_kb(pid: int | str = "self") -> int:
-  try:
-    with open(f"/proc/{pid}/status") as f:
-      for line in f:
-        if line.startswith("VmRSS:"):
-          return int(line.split()[1])
-  except OSError:
-    pass
-  return 0
+# -- the cases of one model -------------------------------------------------------------------
+class ModelCases:
+  """One model in a killable worker (:class:`tfc_swin.isolation.IsolatedCoder`), its files
+  and the damaged and crafted cases made from them; each case is decoded in the worker."""
 
-
-class Worker:
-  """Holds the coders and files of each model; runs one case per request."""
-
-  def __init__(self, max_pixels: int, seed: int, case_file: str | None = None):
+  def __init__(self, spec: str, model_index: int, max_pixels: int, seed: int,
+               timeout: float, memory_mb: float):
     import numpy as np  # pylint: disable=import-outside-toplevel
     from PIL import Image  # pylint: disable=import-outside-toplevel
     from tfc_swin.cli import SAMPLE_IMAGE  # pylint: disable=import-outside-toplevel
-    self.np, self.max_pixels, self.seed, self.case_file = np, max_pixels, seed, case_file
+    self.np, self.max_pixels, self.seed, self.model_index = np, max_pixels, seed, model_index
+    self.coder = IsolatedCoder(None if spec == "default" else spec, timeout=timeout,
+                               memory_limit_mb=memory_mb)
     sample = np.asarray(Image.open(SAMPLE_IMAGE).convert("RGB"))
-    self.images = {"a": sample[:HEIGHT, :WIDTH], "b": sample[-HEIGHT:, -WIDTH:]}
-    self.alpha = np.tile(np.arange(WIDTH, dtype=np.uint8) * 2, (HEIGHT, 1))
-    self.models: dict[str, Any] = {}
+    a, b = sample[:HEIGHT, :WIDTH], sample[-HEIGHT:, -WIDTH:]
+    alpha = np.tile(np.arange(WIDTH, dtype=np.uint8) * 2, (HEIGHT, 1))
+    self.files = {"a": self.coder.compress_array(a), "b": self.coder.compress_array(b),
+                  "rgba": self.coder.compress_array(a, "RGBA", alpha)}
+    self.reference = self.warm_up()
+    self.setup_rss_kb = rss_kb(self.coder.pid)  # The worker's size after set-up.
     self.bomb = alpha_bomb()
 
-  def setup(self, spec: str) -> dict[str, int]:
-    from tfc_swin.api import load_coder  # pylint: disable=import-outside-toplevel
-    if spec not in self.models:
-      coder = load_coder(None if spec == "default" else spec)
-      files = {"a": coder.compress_array(self.images["a"]),
-               "b": coder.compress_array(self.images["b"]),
-               "rgba": coder.compress_array(self.images["a"], "RGBA", self.alpha)}
-      reference = coder.decompress_array(files["a"], max_pixels=self.max_pixels)[0]
-      self.models[spec] = (coder, files, reference)
-    return {k: len(v) for k, v in self.models[spec][1].items()}
+  def warm_up(self):
+    """Decodes the valid file (starting the worker and tracing its decoder): the image."""
+    return self.coder.decompress_array(self.files["a"], max_pixels=self.max_pixels)[0]
 
-  def make(self, spec: str, kind: str, index: int, model_index: int) -> tuple[str, bytes]:
-    coder, files, _ = self.models[spec]
-    data = files["a"]
+  def make(self, kind: str, index: int) -> tuple[str, bytes]:
+    """One case: (label, bytes)."""
+    data = self.files["a"]
     if kind == "truncation":
       return "truncation", data[:index]
-    rng = self.np.random.default_rng([self.seed, model_index, index, int(kind == "flip")])
+    rng = self.np.random.default_rng([self.seed, self.model_index, index, int(kind == "flip")])
     if kind == "flip":
       buf = bytearray(data)
       bits = 1 if index % 2 == 0 else int(rng.integers(2, 9))
       for _ in range(bits):
         buf[int(rng.integers(len(buf)))] ^= 1 << int(rng.integers(8))
       return ("1 bit" if bits == 1 else "2-8 bits"), bytes(buf)
-    return craft(CRAFTED_KINDS[index % len(CRAFTED_KINDS)], rng, files, self.bomb)
+    return craft(CRAFTED_KINDS[index % len(CRAFTED_KINDS)], rng, self.files, self.bomb)
 
-  def run(self, spec: str, kind: str, index: int, model_index: int) -> dict[str, Any]:
-    from tfc_swin.bitstream import BitstreamError  # pylint: disable=import-outside-toplevel
-    label, data = self.make(spec, kind, index, model_index)
-    coder, files, reference = self.models[spec]
-    if self.case_file:  # For the parent, in case this case never returns.
-      with open(self.case_file, "wb") as f:
-        f.write(data)
-    if data in files.values():  # E.g. the strings of another file that are the same bytes.
-      return {"label": label, "outcome": "valid file", "message": "same bytes as a valid file",
-              "seconds": 0.0, "rss_kb": _rss_kb()}
-    t0 = time.perf_counter()
+  def run(self, data: bytes) -> tuple[str, str]:
+    """Decodes one case in the worker: (outcome, message)."""
+    if data in self.files.values():  # E.g. the strings of another file that are the same bytes.
+      return "valid file", "same bytes as a valid file"
     try:
-      image = coder.decompress_array(data, max_pixels=self.max_pixels)[0]
-      outcome = "decoded"
-      message = ("same image" if image.shape == reference.shape
-                 and self.np.array_equal(image, reference) else f"image {image.shape[:2]}")
+      image = self.coder.decompress_array(data, max_pixels=self.max_pixels)[0]
+    except (DecodeTimeoutError, WorkerCrashError, MemoryLimitError) as e:
+      return WORKER_FAILURES[type(e)], str(e)
     except BitstreamError as e:
       message = str(e)
       one_line = message and "\n" not in message and "Traceback" not in message
-      outcome = type(e).__name__ if one_line else "traceback"
+      return (type(e).__name__ if one_line else "traceback"), message
     except Exception as e:  # pylint: disable=broad-except
-      outcome, message = "traceback", f"{type(e).__name__}: {e}"[:500]
-    return {"label": label, "outcome": outcome, "message": message[:300],
-            "seconds": time.perf_counter() - t0, "rss_kb": _rss_kb()}
-
-
-def worker_main() -> None:
-  """Reads JSON requests on stdin, answers on the original stdout (all prints go to stderr)."""
-  out = os.fdopen(os.dup(1), "w", buffering=1)
-  os.dup2(2, 1)
-  worker = Worker(FLAGS.max_pixels, FLAGS.seed, FLAGS.case_file)
-  out.write(json.dumps({"ready": True}) + "\n")
-  for line in sys.stdin:
-    request = json.loads(line)
-    if "setup" in request:
-      reply = {"sizes": worker.setup(request["setup"]), "rss_kb": _rss_kb()}
-    else:
-      reply = worker.run(request["model"], request["kind"], request["index"],
-                         request["model_index"])
-    out.write(json.dumps(reply) + "\n")
+      return "traceback", f"{type(e).__name__}: {e}"[-500:]
+    same = image.shape == self.reference.shape and self.np.array_equal(image, self.reference)
+    return "decoded", "same image" if same else f"image {image.shape[:2]}"
 
 
 # -- long-running use and crash safety ---------------------------------------------------------
@@ -387,12 +364,12 @@ def service_check(spec: str, calls: int = 200, threads: int = 4, warmup: int = 1
   image = np.asarray(Image.open(SAMPLE_IMAGE).convert("RGB"))
   for _ in range(warmup):
     coder.decompress_array(coder.compress_array(image))
-  rss = [_rss_kb()]
+  rss = [rss_kb()]
   t0 = time.monotonic()
   for i in range(calls):
     coder.decompress_array(coder.compress_array(image))
     if (i + 1) % max(1, calls // 10) == 0:
-      rss.append(_rss_kb())
+      rss.append(rss_kb())
   seconds = time.monotonic() - t0
   reference = coder.compress_array(image)
   decoded = coder.decompress_array(reference)[0]
@@ -464,65 +441,8 @@ def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, A
 
 
 # -- the parent --------------------------------------------------------------------------------
-class WorkerProcess:
-  """A worker subprocess with a per-request time limit and resident-memory limit."""
-
-  def __init__(self, case_file: str):
-    self.proc: subprocess.Popen | None = None
-    self.baseline_kb = 0
-    self.case_file = case_file
-
-  def start(self) -> None:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    self.proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--worker",
-         f"--max_pixels={FLAGS.max_pixels}", f"--seed={FLAGS.seed}",
-         f"--case_file={self.case_file}"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-        text=True, bufsize=1)
-    reply = self.request(None, timeout=600.0)
-    if not isinstance(reply, dict):
-      raise RuntimeError(f"worker did not start: {reply}")
-
-  def stop(self) -> None:
-    if self.proc is not None and self.proc.poll() is None:
-      self.proc.kill()  # Our own child, by its handle.
-      self.proc.wait()
-    self.proc = None
-
-  def request(self, message: dict | None, timeout: float, memory_kb: int = 0
-              ) -> dict[str, Any] | str:
-    """The reply, or "crash" / "hang" / "memory" (the worker is then stopped)."""
-    assert self.proc is not None and self.proc.stdin and self.proc.stdout
-    try:
-      if message is not None:
-        self.proc.stdin.write(json.dumps(message) + "\n")
-        self.proc.stdin.flush()
-    except BrokenPipeError:
-      self.stop()
-      return "crash"
-    deadline = time.monotonic() + timeout
-    while True:
-      ready, _, _ = select.select([self.proc.stdout], [], [], 0.02)
-      if ready:
-        line = self.proc.stdout.readline()
-        if not line:
-          self.stop()
-          return "crash"
-        return json.loads(line)
-      if self.proc.poll() is not None:
-        self.stop()
-        return "crash"
-      if memory_kb and _rss_kb(self.proc.pid) > self.baseline_kb + memory_kb:
-        self.stop()
-        return "memory"
-      if time.monotonic() > deadline:
-        self.stop()
-        return "hang"
-
-
 def run_cli(spec: str, data: bytes, folder: str) -> dict[str, Any]:
-  """Decodes one case with `tfc-swin decompress` (its watchdog ends a hang)."""
+  """Decodes one case with `tfc-swin decompress` (its time limit ends a hang)."""
   path, out = os.path.join(folder, "hang.tfsw"), os.path.join(folder, "hang.png")
   with open(path, "wb") as f:
     f.write(data)
@@ -540,47 +460,39 @@ def run_cli(spec: str, data: bytes, folder: str) -> dict[str, Any]:
           "seconds": round(time.monotonic() - t0, 1), "output_written": os.path.exists(out)}
 
 
-def stress_model(worker: WorkerProcess, spec: str, model_index: int) -> dict[str, Any]:
+def stress_model(spec: str, model_index: int, folder: str) -> dict[str, Any]:
   """Runs every case of one model; returns counts per (group, label) and outcome."""
-  def ensure_worker() -> dict[str, int]:
-    if worker.proc is None:
-      worker.start()
-    reply = worker.request({"setup": spec}, timeout=900.0)
-    if not isinstance(reply, dict):
-      raise RuntimeError(f"{spec}: set-up failed ({reply})")
-    worker.baseline_kb = max(worker.baseline_kb, reply["rss_kb"])
-    return reply["sizes"]
-
-  sizes = ensure_worker()
+  model = ModelCases(spec, model_index, FLAGS.max_pixels, FLAGS.seed, FLAGS.timeout,
+                     FLAGS.max_rss_growth_mb)
   counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
   details: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
   examples: dict[str, str] = {}
   slowest, peak_growth_kb = 0.0, 0
   cli_reruns = []
+  sizes = {k: len(v) for k, v in model.files.items()}
   all_cases = cases(sizes, FLAGS.flips, FLAGS.crafted, FLAGS.truncation_step)
-  for kind, index in all_cases:
-    reply = worker.request({"model": spec, "kind": kind, "index": index,
-                            "model_index": model_index}, FLAGS.timeout,
-                           FLAGS.max_rss_growth_mb * 1024)
-    if isinstance(reply, str):  # crash / hang / memory: note it, start a fresh worker.
-      label, outcome, message = f"{kind} {index}", reply, reply
+  try:
+    for kind, index in all_cases:
+      label, data = model.make(kind, index)
+      t0 = time.perf_counter()
+      outcome, message = model.run(data)
       if outcome == "hang":
-        with open(worker.case_file, "rb") as f:
-          cli = run_cli(spec, f.read(), os.path.dirname(worker.case_file))
-        cli_reruns.append({"case": label, **cli})
+        cli = run_cli(spec, data, folder)
+        cli_reruns.append({"case": f"{kind} {index} ({label})", **cli})
         message = (f"hang; through the CLI: exit {cli['exit']} after {cli['seconds']} s: "
                    f"{cli['stderr']}")
-      ensure_worker()
-    else:
-      label, outcome, message = reply["label"], reply["outcome"], reply["message"]
-      slowest = max(slowest, reply["seconds"])
-      peak_growth_kb = max(peak_growth_kb, reply["rss_kb"] - worker.baseline_kb)
-    group = kind if kind != "crafted" else "crafted: " + CRAFTED_KINDS[index % len(CRAFTED_KINDS)]
-    counts[group][outcome] += 1
-    details[label][outcome] += 1
-    examples.setdefault(f"{label} | {outcome}", message)
-    if outcome in FAILURES:
-      print(f"FAILURE {spec} {kind} {index} ({label}): {outcome}: {message}", flush=True)
+      elif outcome not in FAILURES and model.coder.pid:
+        slowest = max(slowest, time.perf_counter() - t0)
+        peak_growth_kb = max(peak_growth_kb, rss_kb(model.coder.pid) - model.setup_rss_kb)
+      group = kind if kind != "crafted" else "crafted: " + CRAFTED_KINDS[index % len(CRAFTED_KINDS)]
+      counts[group][outcome] += 1
+      details[label][outcome] += 1
+      examples.setdefault(f"{label} | {outcome}", message[:300])
+      if outcome in FAILURES:
+        print(f"FAILURE {spec} {kind} {index} ({label}): {outcome}: {message}", flush=True)
+        model.warm_up()  # A fresh worker, before the next case's clock starts.
+  finally:
+    model.coder.close()
   return {"model": spec, "file_bytes": sizes, "cases": len(all_cases),
           "counts": {g: dict(c) for g, c in counts.items()},
           "details": {g: dict(c) for g, c in sorted(details.items())},
@@ -608,12 +520,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main(argv) -> None:
   del argv
-  if FLAGS.worker:
-    worker_main()
-    return
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
   folder = tempfile.mkdtemp(prefix="stress_decoder-")
-  worker = WorkerProcess(os.path.join(folder, "case.tfsw"))
   results, extra = [], {}
   t0 = time.monotonic()
   try:
@@ -626,7 +534,7 @@ def main(argv) -> None:
       print(json.dumps(extra["kill"][-1]), flush=True)
     for model_index, spec in enumerate(FLAGS.models if "decoder" in FLAGS.checks else []):
       t = time.monotonic()
-      result = stress_model(worker, spec, model_index)
+      result = stress_model(spec, model_index, folder)
       result["seconds"] = round(time.monotonic() - t, 1)
       results.append(result)
       print(f"{spec}: {result['cases']} cases in {result['seconds']} s, slowest case "
@@ -637,7 +545,6 @@ def main(argv) -> None:
               f"{rerun['seconds']} s, one line: {rerun['one_line']}, output written: "
               f"{rerun['output_written']}: {rerun['stderr']}", flush=True)
   finally:
-    worker.stop()
     shutil.rmtree(folder, ignore_errors=True)
   failures = sum(n for r in results for c in r["counts"].values()
                  for o, n in c.items() if o in FAILURES)

@@ -7,7 +7,7 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -46,3 +46,66 @@ def load_experiment(name: str) -> ModuleType:
   sys.modules[name] = module  # dataclasses resolve annotations through it
   spec.loader.exec_module(module)
   return module
+
+
+class FakeCoder:
+  """A coder without TensorFlow for tests of :mod:`tfc_swin.isolation` (load it in a worker
+  with ``loader="helpers:fake_coder"``): files are ``b"ok"``, ``b"hang"``, ``b"crash"``,
+  ``b"memory"`` (grows by ``memory_mb``), ``b"corrupt"`` or ``b"bug"``."""
+
+  def __init__(self, memory_mb: int = 0):
+    self.model_id = SimpleNamespace(name="fake/1/q1", config="fake",
+                                    fingerprint="0123456789abcdef")
+    self.description, self.timings, self.memory_mb = "fake coder", {}, memory_mb
+
+  def compress_array(self, rgb, color_mode="RGB", alpha=None, max_pixels=None,
+                     tile_side=None) -> bytes:
+    self.timings = {"encode_model": 0.0}
+    return b"ok" + bytes(rgb.shape[:2]) + (alpha.tobytes() if alpha is not None else b"")
+
+  def decompress_array(self, data, max_pixels=None):
+    import os  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    from tfc_swin import bitstream  # pylint: disable=import-outside-toplevel
+    if data == b"hang":
+      time.sleep(3600)
+    elif data == b"crash":
+      os.abort()
+    elif data == b"memory":
+      self.hog = np.ones(self.memory_mb << 20, np.uint8)
+      time.sleep(3600)
+    elif data == b"corrupt":
+      raise bitstream.CorruptFileError("file is corrupted (fake)")
+    elif data == b"bug":
+      raise KeyError("fake bug")
+    header = bitstream.Header("fake/1/q1", "fake", "0123456789abcdef", 2, 3, "RGBA")
+    self.timings = {"decode_model": 0.0}
+    return np.full((2, 3, 3), 7, np.uint8), header, np.full((2, 3), 9, np.uint8)
+
+
+def fake_coder(memory_mb: int = 0, fail: bool = False) -> FakeCoder:
+  """The loader of :class:`FakeCoder`; ``fail`` raises the error of an unknown model."""
+  if fail:
+    raise ValueError("unknown model 'fake'")
+  return FakeCoder(memory_mb)
+
+
+class _WithoutSliceChecksums:
+  """A codec's coding functions without the ``slice_checksums`` output, as a SavedModel
+  exported before format version 2 has them."""
+
+  def __init__(self, model):
+    self.model, self.num_strings = model, model.num_strings
+
+  def compress(self, image):
+    return {k: v for k, v in self.model.compress(image).items() if k != "slice_checksums"}
+
+  def decompress(self, strings, shape):
+    return {k: v for k, v in self.model.decompress(strings, shape).items()
+            if k != "slice_checksums"}
+
+
+def old_export_coder(coder):
+  """``coder`` as if its model had been exported before per-slice checksums (format v1)."""
+  from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
+  return Coder(_WithoutSliceChecksums(coder.model), coder.model_id, config=coder.config)

@@ -254,9 +254,9 @@ def test_exported_saved_model_writes_identical_files(aict, tmp_path):
   saved = Coder.from_saved_model(str(path))
   assert saved.model_id == model_id
   assert set(saved.model.signatures["compress"].structured_outputs) == {
-      "strings", "shape", "index_checksum"}
+      "strings", "shape", "index_checksum", "slice_checksums"}
   assert set(saved.model.signatures["decompress"].structured_outputs) == {
-      "image", "index_checksum"}
+      "image", "index_checksum", "slice_checksums"}
   assert [saved.compress_array(image) for image in images] == files
   restored = restore_codec(str(path))  # the checkpoint layout of weight_view()
   assert isinstance(restored, ScaleAdaptiveCodec)

@@ -155,6 +155,11 @@ def test_init_from_hyperprior_run(data_dir, tmp_path):
   assert [(s["run"], s["model"], s["steps"], s["tracked_steps"]) for s in stages] == [
       ("hp", "conv-hyperprior-tiny", 2, 2), ("charm", "conv-charm-tiny", 2, 2)]
   assert summarize(stages)["total_steps"] == 4 and summarize(stages)["untracked_steps"] == 0
+  # Resumed without --init_from, the run still knows where it started.
+  subprocess.run(train_args(data_dir, tmp_path / "charm", "conv-charm-tiny", 3), env=ENV,
+                 check=True, capture_output=True)
+  stages = run_history(str(tmp_path / "charm"))
+  assert [(s["run"], s["steps"]) for s in stages] == [("hp", 2), ("charm", 3)]
 
 
 @pytest.mark.slow

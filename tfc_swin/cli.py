@@ -43,6 +43,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
   for module, name in (("tfc_swin.bitstream", "BitstreamError"), ("tfc_swin.zoo", "ZooError"),
                        ("tfc_swin.image_io", "ImageReadError"),
                        ("tfc_swin.coder", "ModelLoadError"),
+                       ("tfc_swin.isolation", "WorkerInputError"),
                        ("tfc_swin.video.frames", "FrameSourceError"),
                        ("tfc_swin.video.frames", "FFmpegError")):
     if module in sys.modules:
@@ -73,7 +74,9 @@ def decode_time_limit(pixels: int) -> float:
 
 def _watchdog(seconds: float | None, what: str) -> threading.Timer | None:
   """Ends the process with a one-line error if not cancelled within ``seconds``: TFC's range
-  decoder can loop forever on some crafted strings, and a running op cannot be interrupted."""
+  decoder can loop forever on some crafted strings, and a running op cannot be interrupted.
+  (``video decompress``; image ``decompress`` decodes in a killable worker process instead,
+  :mod:`tfc_swin.isolation`.)"""
   if not seconds:
     return None
 
@@ -169,21 +172,20 @@ def cmd_compress(args) -> None:
 
 def cmd_decompress(args) -> None:
   from tfc_swin import bitstream, image_io  # pylint: disable=import-outside-toplevel
+  from tfc_swin.isolation import shared_coder  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
   data = _read_file(args.input)
   t_read = time.perf_counter() - t0
   header = bitstream.unpack(data).header  # Cheap checks before loading any model.
   bitstream.check_pixel_limit(header.height, header.width, args.max_pixels)
-  if args.model is None:  # The file names its model; take it from the zoo if shipped there.
-    args.model, args.quality, args.version = _zoo_spec(header.model, header.config)
-  coder, t_load = _coder(args)
   limit = decode_time_limit(header.pixels) if args.timeout is None else args.timeout
-  watchdog = _watchdog(limit, "decoding")
-  try:
-    rgb, header, alpha = coder.decompress_array(data, max_pixels=args.max_pixels)
-  finally:
-    if watchdog:
-      watchdog.cancel()
+  # The model runs in a worker process that is killed at the time limit (TFC's range decoder
+  # can loop forever on crafted data); this process never imports TensorFlow.
+  coder = shared_coder(args.model, args.quality, args.version, header.model, header.config,
+                       loader="tfc_swin.cli:decompress_coder", timeout=limit or None)
+  coder.start()
+  t_load = time.perf_counter() - t0 - t_read
+  rgb, header, alpha = coder.decompress_array(data, max_pixels=args.max_pixels)
   t1 = time.perf_counter()
   png = io.BytesIO()  # Encoded in memory: the output file exists for one write only.
   image_io.merge_color_alpha(rgb, header.color_mode, alpha).save(png, format="PNG")
@@ -194,6 +196,15 @@ def cmd_decompress(args) -> None:
   if args.verbose:
     _print_times({"read file": t_read, "load model": t_load, **coder.timings,
                   "write image": t_write})
+
+
+def decompress_coder(model: str | None, quality: int | None, version: str, header_model: str,
+                     header_config: str):
+  """The coder of ``decompress`` (loaded in its worker process): ``--model``, else the model
+  the file's header names."""
+  if model is None:  # The file names its model; take it from the zoo if shipped there.
+    model, quality, version = _zoo_spec(header_model, header_config)
+  return _coder(argparse.Namespace(model=model, quality=quality, version=version))[0]
 
 
 def _zoo_spec(model: str, config: str):
@@ -218,12 +229,18 @@ def cmd_info(args) -> None:
   h = stream.header
   print(f"file:           {args.input} ({len(data)} bytes, "
         f"{8 * len(data) / (h.width * h.height):.4f} bpp)")
-  print(f"format version: {bitstream.VERSION}")
+  print(f"format version: {h.version}")
   print(f"model:          {h.model}")
   print(f"config:         {h.config}")
   print(f"weights:        {h.fingerprint}")
   print(f"image:          {h.width}x{h.height} {h.color_mode}")
-  print(f"index checksum: {h.index_checksum}")
+  if h.tile_side:
+    print(f"tiles:          {h.tile_count} of {h.tile_side}x{h.tile_side} (the last row and "
+          "column smaller)")
+  checks = h.checksums()
+  print(f"index checksum: {', '.join(map(str, checks))}"
+        + (" (one per latent slice)" if len(checks) > 1 else "")
+        + (f", tile 1 of {h.tile_count}" if h.tile_side else ""))
   print(f"strings:        {len(stream.strings)} ({', '.join(str(len(s)) for s in stream.strings)}"
         f" bytes)" + (f", alpha {len(stream.alpha)} bytes" if h.has_alpha else ""))
   scale = _file_scale(h.config, stream.strings)
@@ -470,8 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print per-stage times")
     if name == "decompress":
       p.add_argument("--timeout", type=float, metavar="SECONDS",
-                     help="give up decoding after this long (default 60 s + 100 us per "
-                     "pixel; 0 = never)")
+                     help="give up decoding after this long: the model runs in a worker "
+                     "process, killed then (default 60 s + 100 us per pixel; 0 = never)")
     p.set_defaults(func=func)
   p = sub.add_parser("info", help="print a compressed file's header")
   p.add_argument("input")

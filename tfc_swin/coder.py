@@ -8,8 +8,15 @@ Decoding untrusted files (see docs/robustness.md) goes cheapest check first, so 
 costs no model work: parse + header checks (:func:`tfc_swin.bitstream.unpack`) -> same model
 (config and weights) -> pixel limit -> string count and sizes against the model -> alpha plane
 (inflated with a cap) -> model decode (TFC's range-decoder sanity check) -> scale-index
-checksum. Each failure raises a :class:`~tfc_swin.bitstream.BitstreamError` subclass that names
+checksums. Each failure raises a :class:`~tfc_swin.bitstream.BitstreamError` subclass that names
 the cause. A coder is safe to use from several threads at once.
+
+Files carry one checksum of all scale indexes (format version 1) or, from models with several
+latent slices that give ``slice_checksums`` (exports of this build), one per slice (version 2),
+so that float drift in one ChARM slice is told from a changed string. Models without
+``slice_checksums`` (older SavedModels) write and read version 1 as before. Images above
+:data:`MAX_UNTILED_PIXELS` are coded in tiles (version 2), one at a time, so that memory is
+bounded by the tile, not the image.
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ import tensorflow as tf
 from tfc_swin import bitstream
 from tfc_swin.bitstream import (CHECKSUM_MODULUS, DEFAULT_MAX_PIXELS, BitstreamError,
                                 CorruptFileError, Header, NumericsMismatchError, TooLargeError,
-                                WrongModelError, check_pixel_limit, corrupt)
+                                UnsupportedFileError, WrongModelError, check_pixel_limit,
+                                corrupt)
 from tfc_swin.codecs import PAD_MULTIPLE, ImageCodec
 
 MODEL_INFO_FILE = "tfc_swin_model.json"
@@ -39,6 +47,15 @@ MODEL_INFO_FILE = "tfc_swin_model.json"
 #: (thousands if the moves go both ways), while an unrelated checksum lands this close with
 #: probability 2^23 / 2^31 = 0.4%.
 NUMERICS_TOLERANCE = 1 << 22
+
+#: Images of more pixels than this are coded in tiles by default (format version 2): the
+#: paper-size SwinT-ChARM needs 1.8-2.4 KB per pixel coded at once (the zoo default 0.7-0.85),
+#: so tiles keep compress and decompress of any image within 6.6 GB with it (2.5 GB with the
+#: zoo default; docs/robustness.md, "Large images"). 2048 x 1536: CLIC-sized photos stay
+#: untiled.
+MAX_UNTILED_PIXELS = 2048 * 1536
+#: The tile side of images above :data:`MAX_UNTILED_PIXELS` (a multiple of 64).
+DEFAULT_TILE_SIDE = 1536
 
 #: Largest image (pixels) for which a checksum mismatch is also decoded at sizes one 64-pixel
 #: block smaller (up to 3 more decodes) to tell an enlarged header size from other causes.
@@ -104,6 +121,21 @@ def min_string_bytes(symbols: int) -> int:
   return max(0, math.floor(symbols * _MIN_BITS_PER_SYMBOL / 8) - _SIZE_SLACK_BYTES)
 
 
+def default_tile_side(height: int, width: int) -> int:
+  """The tile side compress uses unless told: 0 (one tile) up to :data:`MAX_UNTILED_PIXELS`,
+  else :data:`DEFAULT_TILE_SIDE`."""
+  return 0 if height * width <= MAX_UNTILED_PIXELS else DEFAULT_TILE_SIDE
+
+
+def _model_checksums(out: dict[str, tf.Tensor]) -> tuple[int, ...]:
+  """A model's index checksums in a file's form: one per latent slice when it gives them and
+  has several (format version 2), else one of all its scale indexes."""
+  slices = out.get("slice_checksums")
+  if slices is not None and slices.shape[0] > 1:
+    return tuple(int(c) for c in slices.numpy())
+  return (int(out["index_checksum"].numpy()),)
+
+
 def _padded(side: int) -> int:
   return -(-side // PAD_MULTIPLE) * PAD_MULTIPLE
 
@@ -158,8 +190,13 @@ class Coder:
   # -- arrays <-> bytes ---------------------------------------------------------------------
   def compress_array(self, rgb: np.ndarray, color_mode: str = "RGB",
                      alpha: np.ndarray | None = None,
-                     max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bytes:
-    """uint8 (H, W, 3) [+ alpha (H, W)] -> file bytes (TooLargeError above ``max_pixels``)."""
+                     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                     tile_side: int | None = None) -> bytes:
+    """uint8 (H, W, 3) [+ alpha (H, W)] -> file bytes (TooLargeError above ``max_pixels``).
+
+    ``tile_side`` (a multiple of 64; 0: one tile) codes the image in tiles of that side, each
+    on its own, so that memory is bounded by the tile; None: :func:`default_tile_side`.
+    """
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
       raise ValueError(f"expected a non-empty uint8 (H, W, 3) image, got {rgb.dtype} "
@@ -169,12 +206,22 @@ class Coder:
       raise TooLargeError(f"image is {width}x{height}: sides above {bitstream.MAX_SIDE} "
                           "pixels do not fit the file format")
     check_pixel_limit(height, width, max_pixels)
+    side = default_tile_side(height, width) if tile_side is None else tile_side
+    if side < 0 or side % PAD_MULTIPLE:
+      raise ValueError(f"the tile side must be 0 or a multiple of {PAD_MULTIPLE}, got {side}")
     t0 = time.perf_counter()
-    out = self.model.compress(tf.constant(rgb))
+    strings, checks = [], []
+    for top, left, h, w in bitstream.tiles(height, width, side):
+      out = self.model.compress(tf.constant(rgb[top:top + h, left:left + w]))
+      strings += [bytes(s) for s in out["strings"].numpy()]
+      checks.append(_model_checksums(out))
     t1 = time.perf_counter()
-    strings = [bytes(s) for s in out["strings"].numpy()]
     header = Header(self.model_id.name, self.model_id.config, self.model_id.fingerprint,
-                    height, width, color_mode, int(out["index_checksum"].numpy()))
+                    height, width, color_mode)
+    if side or len(checks[0]) > 1:
+      header = dataclasses.replace(header, tile_side=side, tile_checksums=tuple(checks))
+    else:  # Format version 1, which older builds read.
+      header = dataclasses.replace(header, index_checksum=checks[0][0])
     packed_alpha = bitstream.compress_alpha(alpha.tobytes()) if alpha is not None else b""
     data = bitstream.pack(bitstream.Bitstream(header, strings, packed_alpha))
     self._local.timings = {"encode_model": t1 - t0, "pack": time.perf_counter() - t1}
@@ -197,15 +244,30 @@ class Coder:
     header = stream.header
     self.check_compatible(header)
     check_pixel_limit(header.height, header.width, max_pixels)
-    self._check_strings(stream)
+    tiles = _tile_streams(stream)
+    for _, _, tile in tiles:
+      self._check_strings(tile)
     alpha = None
     if header.has_alpha:
       raw = bitstream.decompress_alpha(stream.alpha, header.pixels)
       alpha = np.frombuffer(raw, np.uint8).reshape(header.height, header.width)
     t1 = time.perf_counter()
-    image = self._decode(stream)
+    image = self._decode_tiles(header, tiles)
     self._local.timings = {"unpack": t1 - t0, "decode_model": time.perf_counter() - t1}
     return image, header, alpha
+
+  def _decode_tiles(self, header: Header, tiles: list[tuple[int, int, bitstream.Bitstream]]
+                    ) -> np.ndarray:
+    """The image, decoded one tile at a time; errors name the tile."""
+    if len(tiles) == 1:
+      return self._decode(tiles[0][2])
+    image = np.empty((header.height, header.width, 3), np.uint8)
+    for i, (top, left, tile) in enumerate(tiles):
+      try:
+        image[top:top + tile.header.height, left:left + tile.header.width] = self._decode(tile)
+      except BitstreamError as e:
+        raise type(e)(f"{e} (tile {i + 1} of {len(tiles)}, at x={left}, y={top})") from None
+    return image
 
   # -- checks against the model ---------------------------------------------------------------
   def layout(self) -> _Layout:
@@ -230,6 +292,10 @@ class Coder:
                     f"{self.name} reads {layout.num_strings}")
     if not layout.plain:
       return
+    checks = len(header.checksums())
+    if checks not in (1, layout.num_strings - 1):
+      raise corrupt(f"it has {checks} slice checksums for {layout.num_strings - 1} latent "
+                    "slices")
     # z has one position per 64x64 padded pixels; y has at least as many positions.
     positions = (_padded(header.height) // PAD_MULTIPLE) * (_padded(header.width) // PAD_MULTIPLE)
     y_channels = layout.latent_channels // max(1, layout.num_strings - 1)
@@ -243,12 +309,28 @@ class Coder:
     return self.model.decompress(tf.constant(strings, tf.string),
                                  tf.constant([height, width], tf.int32))
 
+  def _checksums(self, out: dict[str, tf.Tensor], header: Header) -> tuple[int, ...]:
+    """The decoder's index checksums in the form of the header's (one in all, or one per
+    latent slice)."""
+    expected = len(header.checksums())
+    if expected == 1:
+      return (int(out["index_checksum"].numpy()),)
+    if "slice_checksums" not in out:
+      raise UnsupportedFileError(
+          f"the file has per-slice index checksums (format version 2), which model "
+          f"{self.name} was exported without: decode it with a newer export of the model")
+    checks = tuple(int(c) for c in out["slice_checksums"].numpy())
+    if len(checks) != expected:
+      raise corrupt(f"it has {expected} slice checksums, model {self.name} codes "
+                    f"{len(checks)} latent slices")
+    return checks
+
   def _decode(self, stream: bitstream.Bitstream) -> np.ndarray:
     """Model decode + scale-index check; failures are diagnosed into one named cause."""
     header = stream.header
     try:
       out = self._run(stream.strings, header.height, header.width)
-      checksum = int(out["index_checksum"].numpy())
+      checks = self._checksums(out, header)
     except (tf.errors.ResourceExhaustedError, MemoryError):
       raise TooLargeError(f"not enough memory to decode a {header.width}x{header.height} "
                           f"image ({header.pixels:,} pixels)") from None
@@ -256,54 +338,102 @@ class Coder:
       if "Sanity check failed" not in e.message:
         raise corrupt(f"range decoding failed: {_op_error_summary(e)}") from None
       raise self._diagnose_sanity_failure(stream) from None
-    if checksum != header.index_checksum:
-      raise self._diagnose_mismatch(stream, checksum)
+    if checks != header.checksums():
+      raise self._diagnose_mismatch(stream, checks)
     return out["image"].numpy()
 
-  def _probe(self, strings: list[bytes], height: int, width: int) -> int | None:
-    """The decoder's index checksum for these inputs, or None if decoding fails."""
+  def _probe(self, strings: list[bytes], height: int, width: int, header: Header
+             ) -> tuple[int, ...] | None:
+    """The decoder's index checksums for these inputs, or None if decoding fails."""
     try:
-      return int(self._run(strings, height, width)["index_checksum"].numpy())
+      return self._checksums(self._run(strings, height, width), header)
     except tf.errors.OpError:
       return None
 
+  def _checked_slices(self, header: Header) -> int:
+    """How many latent strings (the last ones) the header's checksums cover one by one: one
+    each if there are several, the only one of a plain hyperprior codec, else 0 (unknown)."""
+    checks = len(header.checksums())
+    if checks > 1:
+      return checks
+    return 1 if self.layout().plain and self.layout().num_strings == 2 else 0
+
   def _diagnose_sanity_failure(self, stream: bitstream.Bitstream) -> BitstreamError:
     """A string failed TFC's range-decoder sanity check: which one, and why."""
-    header, strings = stream.header, stream.strings
-    if not self.layout().plain:
-      size = self._coded_size(stream)
-      if size:
-        return self._size_mismatch(header, size)
-      return corrupt("an entropy-coded string does not decode (range decoder sanity check)")
-    # Empty y strings always pass the sanity check, so this decodes z alone.
-    checksum = self._probe(strings[:1] + [b""] * (len(strings) - 1), header.height,
-                           header.width)
-    if checksum is None:
+    header = stream.header
+    slices = self._checked_slices(header)
+    if not slices:
+      return self._diagnose_unchecked_failure(stream)
+    found = self._first_failing_slice(stream, slices)
+    if found is None:
       return corrupt("the hyper-latent string z does not decode (range decoder sanity check): "
                      "the string or the image size was altered")
-    if len(strings) > 2:  # ChARM: later slices' indexes depend on the y data itself.
-      size = self._coded_size(stream)
-      if size:
-        return self._size_mismatch(header, size)
-      return corrupt("a latent string y does not decode (range decoder sanity check)")
-    if checksum == header.index_checksum:  # Same indexes as the encoder: y itself is bad.
-      return corrupt("the latent string y does not decode with the encoder's scale indexes "
-                     "(range decoder sanity check)")
-    return self._diagnose_mismatch(stream, checksum)
+    k, checks = found
+    if checks[:k + 1] == header.checksums()[:k + 1]:  # The encoder's indexes: y_k itself is bad.
+      name = f"y{k}" if slices > 1 else "y"
+      return corrupt(f"the latent string {name} does not decode with the encoder's scale "
+                     "indexes (range decoder sanity check)")
+    return self._diagnose_mismatch(stream, checks[:k + 1])
 
-  def _diagnose_mismatch(self, stream: bitstream.Bitstream, checksum: int) -> BitstreamError:
-    """The decoder's scale indexes differ from the encoder's: numerics or a crafted file."""
-    header = stream.header
-    size = self._coded_size(stream)  # Exact: the header's checksum, at another size.
+  def _first_failing_slice(self, stream: bitstream.Bitstream, slices: int
+                           ) -> tuple[int, tuple[int, ...]] | None:
+    """(k, checksums): the first latent string k that fails the sanity check, found by
+    decoding with the latent strings from some point on emptied (an empty string always
+    passes), and the decoder's checksums with strings 0..k-1 kept (exact for slices 0..k).
+    None if decoding fails with every latent string emptied (z is bad)."""
+    header, strings = stream.header, stream.strings
+    head = len(strings) - slices
+
+    def keep(n: int) -> tuple[int, ...] | None:
+      kept = strings[:head + n] + [b""] * (slices - n)
+      return self._probe(kept, header.height, header.width, header)
+
+    checks = keep(0)
+    if checks is None:
+      return None
+    passing, failing = 0, slices  # keep(slices) is the decode that failed.
+    while failing - passing > 1:
+      middle = (passing + failing) // 2
+      result = keep(middle)
+      if result is None:
+        failing = middle
+      else:
+        passing, checks = middle, result
+    return passing, checks
+
+  def _diagnose_unchecked_failure(self, stream: bitstream.Bitstream) -> BitstreamError:
+    """A sanity-check failure of a version-1 file whose checksum covers several latent
+    slices (ChARM) or of a wrapped codec: z alone, then the image size."""
+    header, strings = stream.header, stream.strings
+    plain = self.layout().plain
+    if plain and self._probe(strings[:1] + [b""] * (len(strings) - 1), header.height,
+                             header.width, header) is None:
+      return corrupt("the hyper-latent string z does not decode (range decoder sanity check): "
+                     "the string or the image size was altered")
+    size = self._coded_size(stream)
     if size:
       return self._size_mismatch(header, size)
-    if checksum_distance(checksum, header.index_checksum) <= NUMERICS_TOLERANCE:
+    what = "a latent string y" if plain else "an entropy-coded string"
+    return corrupt(f"{what} does not decode (range decoder sanity check)")
+
+  def _diagnose_mismatch(self, stream: bitstream.Bitstream, checks: tuple[int, ...]
+                         ) -> BitstreamError:
+    """The decoder's scale indexes differ from the encoder's (``checks`` may cover only the
+    first slices): numerics or a crafted file."""
+    header = stream.header
+    size = self._coded_size(stream)  # Exact: the header's checksums, at another size.
+    if size:
+      return self._size_mismatch(header, size)
+    expected = header.checksums()
+    first = next(i for i, (a, b) in enumerate(zip(checks, expected)) if a != b)
+    where = f" in latent slice {first}" if len(expected) > 1 else ""
+    if checksum_distance(checks[first], expected[first]) <= NUMERICS_TOLERANCE:
       return NumericsMismatchError(
-          "the decoder derived slightly different scale indexes than the encoder (float "
-          "differences in h_s/ChARM between the two machines or builds; the file looks "
+          f"the decoder derived slightly different scale indexes than the encoder{where} "
+          "(float differences in h_s/ChARM between the two machines or builds; the file looks "
           "intact): decode it with the build and machine type that encoded it")
-    return corrupt("its coded data does not match its header: the scale indexes are nowhere "
-                   "near the encoder's checksum (strings or header from another file?)")
+    return corrupt(f"its coded data does not match its header: the scale indexes{where} are "
+                   "nowhere near the encoder's checksum (strings or header from another file?)")
 
   def _coded_size(self, stream: bitstream.Bitstream) -> tuple[int, int] | None:
     """A padded size one 64-pixel block smaller at which the strings decode to the
@@ -314,7 +444,7 @@ class Coder:
     hp, wp = _padded(header.height), _padded(header.width)
     for h, w in ((hp - PAD_MULTIPLE, wp), (hp, wp - PAD_MULTIPLE),
                  (hp - PAD_MULTIPLE, wp - PAD_MULTIPLE)):
-      if h > 0 and w > 0 and self._probe(stream.strings, h, w) == header.index_checksum:
+      if h > 0 and w > 0 and self._probe(stream.strings, h, w, header) == header.checksums():
         return h, w
     return None
 
@@ -329,6 +459,19 @@ class Coder:
 
   def decode(self, data: bytes) -> np.ndarray:
     return self.decompress_array(data)[0]
+
+
+def _tile_streams(stream: bitstream.Bitstream) -> list[tuple[int, int, bitstream.Bitstream]]:
+  """(top, left, the tile as a file of its own) for each tile of a file (one tile: the file)."""
+  header = stream.header
+  if not header.tile_side:
+    return [(0, 0, stream)]
+  per_tile = len(stream.strings) // header.tile_count
+  return [(top, left, bitstream.Bitstream(
+      dataclasses.replace(header, height=h, width=w, tile_side=0,
+                          tile_checksums=(header.checksums(i),)),
+      stream.strings[i * per_tile:(i + 1) * per_tile]))
+          for i, (top, left, h, w) in enumerate(header.tiles())]
 
 
 def _read_config(d: dict | None) -> Any:

@@ -50,6 +50,12 @@ def index_checksum(indexes: list[tf.Tensor]) -> tf.Tensor:
   return tf.reduce_sum((flat + 1) * weights) % CHECKSUM_MODULUS
 
 
+def slice_checksums(indexes: list[tf.Tensor]) -> tf.Tensor:
+  """int64 [S]: the :func:`index_checksum` of each latent slice's indexes (format version 2:
+  the decoder can tell which slice drifted first)."""
+  return tf.stack([index_checksum([i]) for i in indexes])
+
+
 def module_name(name: str) -> str:
   """A config name as a tf.Module name (variable scopes take no '-' or '/')."""
   return re.sub(r"\W", "_", name)

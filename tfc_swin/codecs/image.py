@@ -19,7 +19,8 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_SPEC,
-                                  CodingModule, index_checksum, pad_to_multiple, round_up, to_uint8)
+                                  CodingModule, index_checksum, pad_to_multiple, round_up,
+                                  slice_checksums, to_uint8)
 from tfc_swin.configs import CodecConfig
 from tfc_swin.layers.precision import float64_compute
 from tfc_swin.priors import build_prior
@@ -117,11 +118,13 @@ class ImageCodec(CodingModule):
     self.prior.prepare_for_compression()
 
   def compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-    """uint8 (H, W, 3) -> entropy-coded ``strings`` [z, y...], ``shape``, ``index_checksum``."""
+    """uint8 (H, W, 3) -> entropy-coded ``strings`` [z, y...], ``shape``, ``index_checksum``
+    (all scale indexes) and ``slice_checksums`` (per latent slice)."""
     return self.coding_functions()["compress"](image)
 
   def decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Inverse of compress: uint8 ``image`` of ``shape`` and the decoder's ``index_checksum``."""
+    """Inverse of compress: uint8 ``image`` of ``shape`` and the decoder's ``index_checksum``
+    and ``slice_checksums``."""
     return self.coding_functions()["decompress"](strings, shape)
 
   def code_hyper_latent(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -149,11 +152,13 @@ class ImageCodec(CodingModule):
   def _compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     strings, indexes = self.encode_canvas(pad_to_multiple(tf.cast(image[None], tf.float32)))
     return {"strings": strings, "shape": tf.shape(image)[:2],
-            "index_checksum": index_checksum(indexes)}
+            "index_checksum": index_checksum(indexes),
+            "slice_checksums": slice_checksums(indexes)}
 
   def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
     x_hat, indexes = self.decode_canvas(strings, round_up(shape, PAD_MULTIPLE))
-    return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes)}
+    return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes),
+            "slice_checksums": slice_checksums(indexes)}
 
   # -- bookkeeping ------------------------------------------------------------------------------
   def weight_view(self) -> dict[str, tf.Module]:

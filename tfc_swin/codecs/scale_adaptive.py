@@ -19,7 +19,8 @@ k = 1..L (L = ``scale_levels``, s_L = 1), nearest level. Code 0 means the module
 full size exactly as the inner codec alone codes it. Only codes 0..K, K the last level below
 ``skip_above``, are ever written; ``decompress`` refuses a first string that is not one byte
 with such a code (InvalidArgumentError). Encoder and decoder read s_k from the same table, so
-they use identical values and canvases. ``index_checksum`` is the inner codec's.
+they use identical values and canvases. ``index_checksum`` and ``slice_checksums`` are
+the inner codec's.
 
 Training (``__call__``) is differentiable in s and never skips: s is snapped to the grid with
 a straight-through gradient; a batch shares one canvas, :func:`scaled_size` of the largest s
@@ -43,7 +44,7 @@ import tensorflow_compression as tfc
 
 from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_SPEC,
                                   CodingModule, index_checksum, pad_to_multiple, round_up,
-                                  to_uint8)
+                                  slice_checksums, to_uint8)
 from tfc_swin.codecs.image import ImageCodec
 from tfc_swin.codecs.wrappers import WRAPPERS
 from tfc_swin.configs import CodecConfig, ScaleAdaptation
@@ -51,7 +52,7 @@ from tfc_swin.layers import (BicubicResampler, ConvNeXtProcessor, ResizeParamete
                              scaled_size)
 
 _CODE_SPEC = tf.TensorSpec([], tf.int32, name="code")
-_SIGNATURE_KEYS = ("strings", "shape", "index_checksum")
+_SIGNATURE_KEYS = ("strings", "shape", "index_checksum", "slice_checksums")
 
 
 def scale_grid(adaptation: ScaleAdaptation) -> np.ndarray:
@@ -193,8 +194,8 @@ class ScaleAdaptiveCodec(CodingModule):
                               "decompress": _graph(self._decompress, STRINGS_SPEC, SHAPE_SPEC)}
 
   def compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-    """uint8 (H, W, 3) -> ``strings`` [scale code, z, y...], ``shape``, ``index_checksum``;
-    s predicted by the resize network."""
+    """uint8 (H, W, 3) -> ``strings`` [scale code, z, y...], ``shape``, ``index_checksum``,
+    ``slice_checksums``; s predicted by the resize network."""
     return self.coding_functions()["compress"](image)
 
   def compress_at_scale(self, image: tf.Tensor, scale: float) -> dict[str, tf.Tensor]:
@@ -222,7 +223,8 @@ class ScaleAdaptiveCodec(CodingModule):
     code_byte = tf.gather(tf.constant([bytes([k]) for k in range(self._max_code + 1)]), code)
     return {"strings": tf.concat([code_byte[None], strings], axis=0),
             "shape": tf.shape(image)[:2], "index_checksum": index_checksum(indexes),
-            "code": code, "scale": s, "canvas_shape": size}
+            "slice_checksums": slice_checksums(indexes), "code": code, "scale": s,
+            "canvas_shape": size}
 
   def _read_code(self, strings: tf.Tensor) -> tf.Tensor:
     """The validated scale code of the first string (InvalidArgumentError if bad)."""
@@ -246,7 +248,8 @@ class ScaleAdaptiveCodec(CodingModule):
         code > 0,
         lambda: self.post_processor(self.upscale(x_hat, self.scale_from_code(code), shape)),
         lambda: x_hat[:, :shape[0], :shape[1], :])
-    return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes)}
+    return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes),
+            "slice_checksums": slice_checksums(indexes)}
 
   # -- bookkeeping --------------------------------------------------------------------------------
   def weight_view(self) -> dict[str, tf.Module]:

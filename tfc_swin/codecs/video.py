@@ -233,7 +233,8 @@ class PFrameCodec(CodingModule):
             "index_checksum": out["index_checksum"]}
 
   def _decompress_iframe(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
-    return self.iframe.decompress(strings, shape)
+    out = self.iframe.decompress(strings, shape)
+    return {"image": out["image"], "index_checksum": out["index_checksum"]}
 
   def _compress_pframe(self, image: tf.Tensor, reference: tf.Tensor) -> dict[str, tf.Tensor]:
     shape = tf.shape(image)[:2]

@@ -169,6 +169,10 @@ class Trainer:
     """Resumes from the last checkpoint of this run, else applies ``init_from``."""
     if self.manager.latest_checkpoint:
       self._check_resume_config()
+      # --init_from only starts a new run; a resumed run keeps the one it started from, so
+      # that its history (run_history, the zoo manifest) still reaches the earlier stages.
+      started_from = run_dir.read_config(self.config.run_dir).get("init_from", "")
+      self.config = dataclasses.replace(self.config, init_from=started_from)
       self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
     return self._initialize()
@@ -265,8 +269,8 @@ class Trainer:
 
   def train(self, log=print) -> dict[str, float]:
     """Runs until ``steps``, the time budget, or SIGTERM/SIGINT; checkpoints on the way out."""
-    cfg = self.config
     log(self.restore_or_initialize())
+    cfg = self.config  # As restored (a resumed run keeps its init_from).
     if self.is_chief:
       os.makedirs(cfg.run_dir, exist_ok=True)
       run_dir.write_config(cfg.run_dir, dataclasses.asdict(cfg))
