@@ -29,7 +29,7 @@ from tfc_swin.eval.tables import markdown_table
 from tfc_swin.isolation import IsolatedCoder, MemoryLimitError, rss_kb
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("image", None, "The photo to upscale (e.g. a Kodak image).", required=True)
+flags.DEFINE_string("image", None, "The photo to upscale (e.g. a Kodak image).")
 flags.DEFINE_list("models", ["default", "untrained:swint-charm"], "Models (module docstring).")
 flags.DEFINE_list("sizes", ["3840x2160", "7680x4320"], "Image sizes WIDTHxHEIGHT.")
 flags.DEFINE_list("tile_sides", ["auto"], "Tile sides to code with: 0 = untiled, auto = the "
@@ -138,4 +138,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+  flags.mark_flags_as_required(["image"])  # here, so that tests can import the module
   app.run(main)
