@@ -4,8 +4,9 @@
       --sizes 768x512,1280x768 --repeats 3 --warmup 1 --output results/benchmark/cpu.md
 
 Config names get fresh random weights (timing only); ``zoo:NAME/VERSION/qQ`` entries time a
-shipped model with its trained weights (the entropy-coding stages depend on the bit rate). Records already in the JSON output are kept
-and not re-measured, so several runs (e.g. other sizes for other models) fill one report.
+shipped model with its trained weights (the entropy-coding stages depend on the bit rate).
+Records already in the JSON output are kept and not re-measured, so several runs (e.g. other
+sizes for other models) fill one report.
 See docs/complexity.md.
 """
 from __future__ import annotations
@@ -121,7 +122,8 @@ def run(argv: list[str]) -> None:
 def _report(records: list[dict]) -> str:
   header = (
       "# CPU coding speed per stage\n\n"
-      "Random (untrained) weights, except `zoo:` models (trained); batch 1; each stage its own tf.function, traced, "
+      "Random (untrained) weights, except `zoo:` models (trained); batch 1; each stage its "
+      "own tf.function, traced, "
       f"warmed up, median of the timed calls. Cells: ms (time / compute floor, floor = "
       "effective MACs x 2 / the float32 matmul GFLOP/s of the GFLOP/s column, measured in "
       "the same run before the record). "
