@@ -19,10 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tfc-swin demo
 
-# The whole test suite (under 15 minutes on 2 cores): two pytest-xdist workers, each test file
-# on one worker (module fixtures such as loaded SavedModels are built once).
+# The whole test suite (under 10 minutes on 2 cores): two pytest-xdist workers. Each test file
+# runs on one worker (module fixtures such as loaded SavedModels are built once), files that
+# load the same models share one, and the tests of files without shared fixtures are spread
+# one by one (tests/conftest.py). The 20 slowest tests are listed at the end.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=20 tests
 
 # The tests not marked slow (setup.cfg): about a minute.
 test-fast: $(STAMP)

@@ -19,7 +19,7 @@ from absl import app, flags
 from tfc_swin import fileio, image_io, zoo
 from tfc_swin.coder import Coder
 from tfc_swin.eval import runner
-from tfc_swin.training import history, run_dir
+from tfc_swin.training import zoo_export
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Training run folders (with checkpoints/ and "
@@ -40,34 +40,23 @@ def measure_folder(coder, folder: str) -> dict:
           for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")} | {"images": len(rows)}
 
 
+def measure_kodak(codec, model_name: str) -> dict:
+  """The manifest's ``kodak`` record of a codec."""
+  t0 = time.time()
+  kodak = measure_folder(Coder.from_codec(codec, model_name), FLAGS.kodak)
+  print(f"{model_name}: kodak {kodak} ({time.time() - t0:.0f} s)", file=sys.stderr)
+  return {"kodak": kodak}
+
+
 def main(argv):
   del argv
-  configs = [(run, run_dir.read_config(run)) for run in FLAGS.runs]
-  models = {c["model"] for _, c in configs}
-  if len(models) != 1:
-    raise app.UsageError(f"runs mix configs {sorted(models)}")
-  name = FLAGS.name or models.pop()
-  configs.sort(key=lambda rc: -rc[1]["lmbda"])
-  for quality, (run, cfg) in enumerate(configs, start=1):
-    ckpt = run_dir.latest_checkpoint(run)
-    if not ckpt:
-      raise app.UsageError(f"{run}: no checkpoint")
-    codec = run_dir.restore_codec(run, ckpt)
-    steps = run_dir.checkpoint_step(ckpt)
-    stages = history.run_history(run, ckpt)
-    record = {"lmbda": cfg["lmbda"], "steps": steps, "training_data": cfg["data"],
-              "patch_size": cfg["patch_size"], "batch_size": cfg["batch_size"],
-              "learning_rate": cfg["learning_rate"], "checkpoint": os.path.basename(ckpt),
-              **history.summarize(stages), "history": stages}
-    if FLAGS.kodak:
-      t0 = time.time()
-      record["kodak"] = measure_folder(Coder.from_codec(codec, f"{name}/{FLAGS.version}/"
-                                                        f"q{quality}"), FLAGS.kodak)
-      print(f"q{quality}: kodak {record['kodak']} ({time.time() - t0:.0f} s)", file=sys.stderr)
-    folder = zoo.add_to_zoo(codec, name, FLAGS.version, quality, record)
-    print(f"exported {run} (lambda {cfg['lmbda']}, step {steps}) -> {folder}")
+  try:
+    name, count = zoo_export.export_runs(FLAGS.runs, FLAGS.version, FLAGS.name,
+                                         measure=measure_kodak if FLAGS.kodak else None)
+  except ValueError as e:  # mixed configs, a run without checkpoint
+    raise app.UsageError(str(e)) from e
   if FLAGS.default:
-    quality = FLAGS.default_quality or (len(configs) + 1) // 2
+    quality = FLAGS.default_quality or (count + 1) // 2
     fileio.write_json(os.path.join(zoo.root(), "zoo.json"),
                       {"default": {"model": name, "version": FLAGS.version, "quality": quality}})
     print(f"default model: {name} v{FLAGS.version} q{quality}")

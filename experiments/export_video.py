@@ -1,7 +1,10 @@
-"""Exports a trained P-frame video codec (experiments/train_video.py) as a SavedModel.
+"""Exports trained P-frame video codecs (experiments/train_video.py): one run as a SavedModel
+folder, or several runs (one per quality) into the versioned zoo.
 
   python experiments/export_video.py --run runs/swint-ssf-cpu-0.001 \
       --output models/swint-ssf-cpu-0.001 [--name swint-ssf-cpu-0.001]
+  python experiments/export_video.py --runs runs/swint-ssf-cpu-0.003,runs/swint-ssf-cpu-0.001 \
+      --version 1 [--name swint-ssf-cpu] [--remove_versions 0]
 
 The folder holds the codec's serving module (signatures ``compress_iframe``,
 ``compress_pframe``, ``decompress_iframe``, ``decompress_pframe``) and the model-info JSON of
@@ -9,14 +12,21 @@ image exports (tfc_swin_model.json: name, config, weights fingerprint, the video
 strings per frame type and the training run: lambda, step, data). Load it with
 ``tfc_swin.api.load_video_coder(FOLDER)`` or ``tfc-swin video compress --model FOLDER``; it writes
 the same files as the run it came from.
+
+With ``--runs`` the runs (of one config) are ordered by lambda as in experiments/export.py
+(largest lambda = quality 1 = lowest rate) and each becomes ``zoo/<name>/<version>/q<quality>/``
+with its manifest record (kind "video", lambda, steps, training data, clip length, history,
+sha256 of every file); ``tfc-swin video compress --model NAME --quality Q`` then uses it.
 """
 import os
 
 from absl import app, flags
 
+from tfc_swin import zoo
 from tfc_swin.codecs import build_video_codec
+from tfc_swin.codecs.video import PFrameCodec
 from tfc_swin.configs import get_video_config
-from tfc_swin.training import run_dir
+from tfc_swin.training import run_dir, zoo_export
 from tfc_swin.video.coder import export_video_codec
 
 FLAGS = flags.FLAGS
@@ -24,15 +34,27 @@ flags.DEFINE_string("run", None, "Video training run folder (its latest checkpoi
                     "checkpoints folder or one of its checkpoints.")
 flags.DEFINE_string("output", None, "SavedModel folder to write (must not exist).")
 flags.DEFINE_string("name", None, "Model name recorded in every file it writes (default: the "
-                    "run folder's name and the checkpoint, e.g. swint-ssf-cpu-0.001/ckpt-5000).")
+                    "run folder's name and the checkpoint, e.g. swint-ssf-cpu-0.001/ckpt-5000); "
+                    "with --runs the zoo model name (default: the runs' config name).")
+flags.DEFINE_list("runs", None, "Video training run folders of one config, one per quality, "
+                  "exported into the zoo (instead of --run / --output).")
+flags.DEFINE_string("version", "1", "Zoo version (with --runs).")
+flags.DEFINE_list("remove_versions", [], "Older versions of this zoo model to delete (folders "
+                  "and manifest entries) after the export (with --runs).")
+
+
+def restore_video_codec(run: str, checkpoint: str) -> PFrameCodec:
+  """The P-frame codec of a video run with the weights of ``checkpoint``."""
+  codec = build_video_codec(run_dir.read_config(run)["model"])
+  codec.restore(checkpoint)
+  return codec
 
 
 def export(source: str, output: str, name: str | None = None) -> str:
   """Exports the checkpoint of ``source`` to ``output``; returns the model name."""
   run, checkpoint = run_dir.locate(source)
   cfg = run_dir.read_config(run)
-  codec = build_video_codec(cfg["model"])
-  codec.restore(checkpoint)
+  codec = restore_video_codec(run, checkpoint)
   steps = run_dir.checkpoint_step(checkpoint)
   name = name or f"{os.path.basename(os.path.normpath(run))}/{os.path.basename(checkpoint)}"
   description = (f"{get_video_config(cfg['model']).description}, lambda {cfg['lmbda']}, "
@@ -43,12 +65,32 @@ def export(source: str, output: str, name: str | None = None) -> str:
   return name
 
 
+def export_to_zoo(runs: list[str], version: str, name: str | None = None,
+                  remove_versions: list[str] = ()) -> str:
+  """Exports the runs as the qualities of zoo video model ``name`` ``version``, then deletes
+  ``remove_versions``; returns the model name."""
+  name, _ = zoo_export.export_runs(runs, version, name, restore=restore_video_codec)
+  for old in remove_versions:
+    zoo.remove_version(name, old)
+    print(f"removed {name} v{old}")
+  return name
+
+
 def main(argv):
   del argv
+  if FLAGS.runs:
+    if FLAGS.run or FLAGS.output:
+      raise app.UsageError("--runs exports into the zoo: no --run / --output")
+    try:
+      export_to_zoo(FLAGS.runs, FLAGS.version, FLAGS.name, FLAGS.remove_versions)
+    except ValueError as e:  # mixed configs, a run without checkpoint
+      raise app.UsageError(str(e)) from e
+    return
+  if not (FLAGS.run and FLAGS.output):
+    raise app.UsageError("pass --run and --output (a SavedModel folder), or --runs (the zoo)")
   name = export(FLAGS.run, FLAGS.output, FLAGS.name)
   print(f"exported {FLAGS.run} as {name} -> {FLAGS.output}")
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["run", "output"])  # here, so that tests can import the module
   app.run(main)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -109,3 +110,13 @@ def old_export_coder(coder):
   """``coder`` as if its model had been exported before per-slice checksums (format v1)."""
   from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
   return Coder(_WithoutSliceChecksums(coder.model), coder.model_id, config=coder.config)
+
+
+def process_alive(pid: int) -> bool:
+  """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  with open(f"/proc/{pid}/stat") as f:
+    return f.read().split(")")[-1].split()[0] != "Z"

@@ -47,9 +47,9 @@ def aict():
 
 # -- configuration and training -----------------------------------------------------------------
 @pytest.mark.slow
-def test_aict_parameter_count():
+def test_aict_parameter_count(paper_codec):
   """Table 4: 37.2304M; the scale module adds 94,345 parameters to ICT."""
-  codec = build_codec("aict")
+  codec = paper_codec("aict")  # Built once with test_codecs' count of it (conftest.py).
   assert isinstance(codec, ScaleAdaptiveCodec)
   count = codec.count_parameters()
   assert abs(count - AICT_PAPER_PARAMS) / AICT_PAPER_PARAMS < 0.015, count

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfc_swin.api import untrained_coder
-from tfc_swin.codecs import build_codec, pad_to_multiple
+from tfc_swin.api import load_coder, untrained_coder
+from tfc_swin.codecs import pad_to_multiple
 from tfc_swin.configs import config_names, get_config
 from helpers import smooth_image
 
@@ -13,19 +13,18 @@ TINY = ["conv-hyperprior-tiny", "conv-charm-tiny", "swint-hyperprior-tiny", "swi
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in config_names() if get_config(n).paper_params_m])
-def test_paper_parameter_counts(name):
+def test_paper_parameter_counts(name, paper_codec):
   """Table 3 and ablation A5: within 1.5% of the paper's trainable parameter counts."""
   paper = get_config(name).paper_params_m * 1e6
-  count = build_codec(name).count_parameters()
+  count = paper_codec(name).count_parameters()
   assert abs(count - paper) / paper < 0.015, (name, count, paper)
 
 
 @pytest.fixture(scope="module", params=TINY)
 def codec(request):
-  tf.keras.utils.set_random_seed(0)
-  c = build_codec(request.param)
-  c.prepare_for_compression()
-  return c
+  """The tiny codec with seed-0 weights, prepared for coding: load_coder's untrained model of
+  the config (cached per process, so test_cli and test_robustness reuse it; see conftest.py)."""
+  return load_coder(request.param).model
 
 
 @pytest.mark.slow

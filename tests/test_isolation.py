@@ -18,7 +18,7 @@ from tfc_swin.bitstream import BitstreamError, CorruptFileError, TooLargeError
 from tfc_swin.isolation import (DecodeTimeoutError, IsolatedCoder, MemoryLimitError,
                                 WorkerCrashError, WorkerError, WorkerInputError, close_shared,
                                 rss_kb, shared_coder)
-from helpers import smooth_image
+from helpers import process_alive, smooth_image
 
 FAKE = "helpers:fake_coder"
 
@@ -29,15 +29,6 @@ def fake():
     yield coder
 
 
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  with open(f"/proc/{pid}/stat") as f:  # A zombie (exited, not yet reaped) is not alive.
-    return f.read().split(")")[-1].split()[0] != "Z"
-
-
 def test_calls_go_through_the_worker(fake):
   rgb, header, alpha = fake.decompress_array(b"ok")
   assert rgb.shape == (2, 3, 3) and (rgb == 7).all() and (alpha == 9).all()
@@ -45,7 +36,7 @@ def test_calls_go_through_the_worker(fake):
   assert fake.timings == {"decode_model": 0.0} and fake.name == "fake/1/q1"
   data = fake.compress_array(np.zeros((4, 5, 3), np.uint8), "RGBA", np.full((4, 5), 1, np.uint8))
   assert data == b"ok\x04\x05" + bytes([1] * 20) and fake.timings == {"encode_model": 0.0}
-  assert fake.pid != os.getpid() and _alive(fake.pid)
+  assert fake.pid != os.getpid() and process_alive(fake.pid)
 
 
 def test_a_hang_is_killed_at_the_deadline_and_the_next_call_restarts(fake):
@@ -57,7 +48,7 @@ def test_a_hang_is_killed_at_the_deadline_and_the_next_call_restarts(fake):
   assert 1.0 <= time.monotonic() - t0 < 3.0
   message = str(info.value)
   assert "\n" not in message and message.startswith("decoding did not finish within 1 s")
-  assert isinstance(info.value, BitstreamError) and fake.pid is None and not _alive(pid)
+  assert isinstance(info.value, BitstreamError) and fake.pid is None and not process_alive(pid)
   assert fake.decompress_array(b"ok")[0].shape == (2, 3, 3) and fake.pid != pid
 
 
@@ -95,15 +86,15 @@ def test_the_worker_dies_with_its_parent(tmp_path):
             % os.path.dirname(__file__))
   parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
   worker = int(parent.stdout.readline())
-  assert _alive(worker)
+  assert process_alive(worker)
   time.sleep(0.3)  # The worker is inside the hanging decode.
   os.kill(parent.pid, signal.SIGKILL)  # Our own child.
   parent.wait()
   parent.stdout.close()
   deadline = time.monotonic() + 5
-  while _alive(worker) and time.monotonic() < deadline:
+  while process_alive(worker) and time.monotonic() < deadline:
     time.sleep(0.1)
-  assert not _alive(worker)
+  assert not process_alive(worker)
 
 
 def test_shared_coder_is_reused_for_the_same_request(monkeypatch):
@@ -114,11 +105,11 @@ def test_shared_coder_is_reused_for_the_same_request(monkeypatch):
   assert again is coder and again.pid == pid and again.timeout == 3.0
   monkeypatch.setenv("TFC_SWIN_ZOO", "/elsewhere")  # The worker would load other models.
   other = shared_coder(loader=FAKE)
-  assert other is not coder and coder.pid is None and not _alive(pid)
+  assert other is not coder and coder.pid is None and not process_alive(pid)
   assert other.decompress_array(b"ok")[1].height == 2
   pid = other.pid
   close_shared()
-  assert other.pid is None and not _alive(pid)
+  assert other.pid is None and not process_alive(pid)
 
 
 def test_zoo_env_is_the_zoo_modules():

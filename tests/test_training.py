@@ -45,6 +45,20 @@ def train_args(data_dir, run_dir, model="conv-hyperprior-tiny", steps=4, *extra)
                   f"--steps={steps}", "--log_every=1", "--checkpoint_every=2", *extra]
 
 
+@pytest.fixture(scope="module")
+def hyperprior_run(data_dir, tmp_path_factory):
+  """A conv-hyperprior-tiny run of the binary, 4 steps, validated at steps 2 and 4: (its folder,
+  its log). test_validation_on_fixed_crops checks it; test_init_from_hyperprior_run starts from
+  it (one training process for both, which only read the run; conftest.TEST_GROUPS keeps them
+  on one xdist worker)."""
+  run = tmp_path_factory.mktemp("runs") / "hp"
+  log = subprocess.run(train_args(data_dir, run, "conv-hyperprior-tiny", 4,
+                                  f"--eval_data={data_dir}", "--eval_every=2",
+                                  "--eval_images=2", "--eval_size=64"),
+                       env=ENV, capture_output=True, text=True, check=True).stderr
+  return run, log
+
+
 def test_dataset_crops_and_small_images(data_dir):
   assert len(list_images(data_dir)) == 4
   batch = next(iter(data.image_dataset(data_dir, 64, 3)))
@@ -119,17 +133,14 @@ def test_resume_after_sigkill(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_validation_on_fixed_crops(data_dir, tmp_path):
+def test_validation_on_fixed_crops(data_dir, hyperprior_run, tmp_path):
   crops = data.center_crops(data_dir, 64, 3)  # includes the 40x50 image, upscaled
   assert crops.shape == (3, 64, 64, 3) and float(tf.reduce_max(crops)) <= 255
-  out = subprocess.run(train_args(data_dir, tmp_path / "v", "conv-hyperprior-tiny", 4,
-                                  f"--eval_data={data_dir}", "--eval_every=2",
-                                  "--eval_images=2", "--eval_size=64"),
-                       env=ENV, capture_output=True, text=True, check=True).stderr
+  run, out = hyperprior_run  # The binary with --eval_data, --eval_every=2, --eval_images=2
   assert "validation at step 2: psnr" in out and "(2 crops of 64)" in out
-  validations = run_dir.read_progress(str(tmp_path / "v"))["validation"]
+  validations = run_dir.read_progress(str(run))["validation"]
   assert [v["step"] for v in validations] == [2, 4] and validations[0]["bpp"] > 0
-  stages = run_history(str(tmp_path / "v"))
+  stages = run_history(str(run))
   curve = validation_curve([{"steps": 10, "validation": [{"step": 5, "psnr": 1, "bpp": 1}]}]
                            + stages)  # steps count across --init_from stages
   assert [p["step"] for p in curve] == [5, 12, 14]
@@ -138,28 +149,27 @@ def test_validation_on_fixed_crops(data_dir, tmp_path):
   assert speed_curve(stages)[0]["steps_per_s"] == pytest.approx(4 / stages[0]["seconds"])
   for axis in ("step", "hours"):
     subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "plot_training.py"),
-                    f"--runs={tmp_path / 'v'}", f"--output={tmp_path / axis}.png",
+                    f"--runs={run}", f"--output={tmp_path / axis}.png",
                     f"--x_axis={axis}"], env=ENV, capture_output=True, text=True, check=True)
     assert (tmp_path / f"{axis}.png").stat().st_size > 0
 
 
 @pytest.mark.slow
-def test_init_from_hyperprior_run(data_dir, tmp_path):
-  subprocess.run(train_args(data_dir, tmp_path / "hp", "conv-hyperprior-tiny", 2), env=ENV,
-                 check=True, capture_output=True)
+def test_init_from_hyperprior_run(data_dir, hyperprior_run, tmp_path):
+  hp, _ = hyperprior_run  # A conv-hyperprior-tiny run "hp" of 4 steps
   out = subprocess.run(train_args(data_dir, tmp_path / "charm", "conv-charm-tiny", 2,
-                                  f"--init_from={tmp_path / 'hp'}"),
+                                  f"--init_from={hp}"),
                        env=ENV, capture_output=True, text=True, check=True).stderr
   assert "initialized g_a, g_s, h_a, h_s, hyperprior from" in out  # ChARM starts fresh
   stages = run_history(str(tmp_path / "charm"))  # what the zoo manifest records
   assert [(s["run"], s["model"], s["steps"], s["tracked_steps"]) for s in stages] == [
-      ("hp", "conv-hyperprior-tiny", 2, 2), ("charm", "conv-charm-tiny", 2, 2)]
-  assert summarize(stages)["total_steps"] == 4 and summarize(stages)["untracked_steps"] == 0
+      ("hp", "conv-hyperprior-tiny", 4, 4), ("charm", "conv-charm-tiny", 2, 2)]
+  assert summarize(stages)["total_steps"] == 6 and summarize(stages)["untracked_steps"] == 0
   # Resumed without --init_from, the run still knows where it started.
   subprocess.run(train_args(data_dir, tmp_path / "charm", "conv-charm-tiny", 3), env=ENV,
                  check=True, capture_output=True)
   stages = run_history(str(tmp_path / "charm"))
-  assert [(s["run"], s["steps"]) for s in stages] == [("hp", 2), ("charm", 3)]
+  assert [(s["run"], s["steps"]) for s in stages] == [("hp", 4), ("charm", 3)]
 
 
 @pytest.mark.slow

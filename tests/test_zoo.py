@@ -129,10 +129,11 @@ def test_zoo_location_override_and_missing_zoo(zoo_root, monkeypatch, tmp_path):
 
 
 def test_load_coder_cache_follows_the_zoo_folder(zoo_root, monkeypatch, tmp_path):
+  _, codecs = zoo_root
   first = api.load_coder("tiny", 1)
   assert api.load_coder("tiny", 1) is first
   monkeypatch.setenv(zoo.ZOO_ENV, str(tmp_path))
-  tf.keras.utils.set_random_seed(7)
-  zoo.add_to_zoo(build_codec("swint-charm-tiny"), "tiny", "1", 1, {"lmbda": 0.01, "steps": 0})
+  # Another zoo whose tiny v1 q1 holds other weights (those of the first zoo's q2).
+  zoo.add_to_zoo(codecs[2], "tiny", "1", 1, {"lmbda": 0.01, "steps": 0})
   other = api.load_coder("tiny", 1)
   assert other.model_id.fingerprint != first.model_id.fingerprint

@@ -1,5 +1,6 @@
 """Resolving a model spec to coders: for images a zoo name, SavedModel folder or config name;
-for videos (:func:`load_video_coder`) a SavedModel folder, training run folder or config name."""
+for videos (:func:`load_video_coder`) a zoo name, SavedModel folder, training run folder or
+config name."""
 from __future__ import annotations
 
 import functools
@@ -75,10 +76,17 @@ def run_video_coder(run: str) -> VideoCoder:
   return VideoCoder.from_codec(codec, name)
 
 
-def load_video_coder(spec: str, seed: int = 0) -> VideoCoder:
-  """A video coder from a SavedModel folder (``experiments/export_video.py``), a video
-  training run folder (its latest checkpoint), or a video config name (UNTRAINED weights of
-  ``seed``, for tests and demos: says so on stderr). Anything else: ModelLoadError."""
+def load_video_coder(spec: str, quality: int | None = None, version: str = "latest",
+                     seed: int = 0) -> VideoCoder:
+  """A video coder from a zoo video model (``quality``: default the highest; ``version``), a
+  SavedModel folder (``experiments/export_video.py``), a video training run folder (its latest
+  checkpoint), or a video config name (UNTRAINED weights of ``seed``, for tests and demos: says
+  so on stderr). Anything else: ModelLoadError (a zoo model of another kind: ZooError)."""
+  if spec in zoo.available_models():
+    return zoo.load_video(spec, quality, version)
+  if quality is not None or version != "latest":
+    raise ModelLoadError(f"a quality or version selects a zoo model; {spec!r} is not one "
+                         f"(zoo: {', '.join(zoo.available_models()) or 'none'})")
   if os.path.isdir(spec) and tf.saved_model.contains_saved_model(spec):
     return VideoCoder.from_saved_model(spec)
   if run_dir.is_run(spec):
@@ -88,6 +96,6 @@ def load_video_coder(spec: str, seed: int = 0) -> VideoCoder:
           "; its files are only good for tests. Pass an exported SavedModel folder or a video "
           "training run folder.", file=sys.stderr)
     return untrained_video_coder(spec, seed)
-  raise ModelLoadError(f"unknown video model {spec!r}: not a SavedModel folder, a video "
-                       "training run folder, or a video config "
+  raise ModelLoadError(f"unknown video model {spec!r}: not a zoo model, a SavedModel folder, "
+                       "a video training run folder, or a video config "
                        f"({', '.join(video_config_names())})")

@@ -1,18 +1,21 @@
 """The ``tfc-swin`` command line (also ``python -m tfc_swin``).
 
-    tfc-swin models [--zoo]                 registered configs / shipped zoo models
+    tfc-swin models [--zoo]                 registered configs / shipped zoo models (and kinds)
     tfc-swin compress IN OUT [--model M] [--quality Q] [--max-pixels N] [--force] [-v]
     tfc-swin decompress IN OUT.png [--model M] [--max-pixels N] [--timeout S] [--force] [-v]
     tfc-swin info FILE                      header fields of a compressed file
     tfc-swin demo [--model M] [--quality Q] compress + decompress the bundled sample image
-    tfc-swin video compress IN OUT.tfsv --model M [--gop N] [--width W --height H] [--rate R]
-                            [--max-pixels N] [--force]
-    tfc-swin video decompress IN.tfsv OUT [--model M] [--max-pixels N] [--timeout S] [--force]
+    tfc-swin video compress IN OUT.tfsv --model M [--quality Q] [--version V] [--gop N]
+                            [--width W --height H] [--rate R] [--max-pixels N] [--force]
+    tfc-swin video decompress IN.tfsv OUT [--model M] [--quality Q] [--version V]
+                              [--max-pixels N] [--timeout S] [--force]
     tfc-swin video info FILE.tfsv          header and frame sizes of a video file
 
 Video input (IN) is a folder of frames, a video file ffmpeg reads, or raw 8-bit YUV 4:2:0
 (``*.yuv``, with --width / --height); OUT of ``video decompress`` is a folder (PNG frames
-f001.png, ...) or a ``*.yuv`` file. Progress goes to stderr, one line per frame.
+f001.png, ...) or a ``*.yuv`` file. Progress goes to stderr, one line per frame. Both
+``decompress`` commands run the model in a worker process that is killed at the time limit
+(:mod:`tfc_swin.isolation`; for videos the limit is per frame).
 
 Errors that users cause (bad input files, a model that does not exist, an existing output,
 an image above the pixel limit) print one line ``tfc-swin: error: ...`` and exit with status
@@ -21,16 +24,20 @@ an image above the pixel limit) print one line ``tfc-swin: error: ...`` and exit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import sys
-import threading
 import time
 from fractions import Fraction
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfc_swin.data import SAMPLE_IMAGE  # noqa: E402  (a path; imports nothing heavy)
+
+
+#: The loader of ``video decompress``'s worker process (``module:function``).
+VIDEO_DECOMPRESS_LOADER = "tfc_swin.cli:video_decompress_coder"
 
 
 class CliError(ValueError):
@@ -72,26 +79,6 @@ def decode_time_limit(pixels: int) -> float:
   return 60.0 + 1e-4 * pixels
 
 
-def _watchdog(seconds: float | None, what: str) -> threading.Timer | None:
-  """Ends the process with a one-line error if not cancelled within ``seconds``: TFC's range
-  decoder can loop forever on some crafted strings, and a running op cannot be interrupted.
-  (``video decompress``; image ``decompress`` decodes in a killable worker process instead,
-  :mod:`tfc_swin.isolation`.)"""
-  if not seconds:
-    return None
-
-  def give_up() -> None:
-    print(f"tfc-swin: error: {what} did not finish within {seconds:.0f} s: the file is "
-          "probably crafted (TFC's range decoder can loop forever on such data)",
-          file=sys.stderr, flush=True)
-    os._exit(1)  # pylint: disable=protected-access
-
-  timer = threading.Timer(seconds, give_up)
-  timer.daemon = True
-  timer.start()
-  return timer
-
-
 def _read_file(path: str) -> bytes:
   try:
     with open(path, "rb") as f:
@@ -116,16 +103,18 @@ def cmd_models(args) -> None:
 
 
 def _list_zoo(zoo, markdown: bool) -> None:
-  """One row per shipped model/version/quality, from the manifests (``--markdown``: a table)."""
+  """One row per shipped model/version/quality, from the manifests (``--markdown``: a table);
+  the last column is the model's kind (image or video)."""
   names = zoo.available_models()
   if not names:
     print(f"no models shipped ({zoo.find_root() or 'no zoo folder found'})")
     return
-  default = zoo.default()
+  default = zoo.default(missing_ok=True)
   header = ["model", "version", "quality", "lambda", "steps", "train hours", "training data",
-            "Kodak bpp", "Kodak PSNR", "Kodak MS-SSIM"]
+            "Kodak bpp", "Kodak PSNR", "Kodak MS-SSIM", "kind"]
   rows = []
   for name in names:
+    kind = zoo.kind(name)
     for version, entry in sorted(zoo.manifest(name)["versions"].items(),
                                  key=lambda kv: int(kv[0])):
       for q, info in sorted(entry["qualities"].items(), key=lambda kv: int(kv[0])):
@@ -139,7 +128,7 @@ def _list_zoo(zoo, markdown: bool) -> None:
                      + (f" (+{info['untracked_steps']:,} untracked steps)"
                         if info.get("untracked_steps") else ""),
                      info.get("training_data", "-"), kodak.get("bpp", "-"),
-                     kodak.get("psnr", "-"), kodak.get("ms_ssim", "-")])
+                     kodak.get("psnr", "-"), kodak.get("ms_ssim", "-"), kind])
   if markdown:
     from tfc_swin.eval.tables import markdown_table  # pylint: disable=import-outside-toplevel
     print(markdown_table(header, rows))
@@ -203,23 +192,25 @@ def decompress_coder(model: str | None, quality: int | None, version: str, heade
   """The coder of ``decompress`` (loaded in its worker process): ``--model``, else the model
   the file's header names."""
   if model is None:  # The file names its model; take it from the zoo if shipped there.
-    model, quality, version = _zoo_spec(header_model, header_config)
+    from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
+    model, quality, version = _zoo_spec(header_model, header_config, config_names(),
+                                        "SavedModel folder")
   return _coder(argparse.Namespace(model=model, quality=quality, version=version))[0]
 
 
-def _zoo_spec(model: str, config: str):
-  """Maps a header's model name to (spec, quality, version) for :func:`load_coder`: only zoo
-  models and registered configs, never a path (the header comes from an untrusted file)."""
+def _zoo_spec(model: str, config: str, configs: list[str], folders: str):
+  """Maps a header's model name to (spec, quality, version) for the model loaders: only zoo
+  entries and the untrained models of ``configs``, never a path (the header comes from an
+  untrusted file). ``folders``: what else ``--model`` takes, for the error."""
   from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
-  from tfc_swin.configs import config_names  # pylint: disable=import-outside-toplevel
-  parts = model.split("/")
-  if parts[0] == "untrained" and config in config_names():
+  if model == f"untrained/{config}/seed0" and config in configs:
     return config, None, "latest"
-  if (len(parts) == 3 and parts[0] in zoo.available_models() and parts[2].startswith("q")
-      and parts[2][1:].isdigit()):
-    return parts[0], int(parts[2][1:]), parts[1]
+  entry = zoo.parse_entry_name(model)
+  if entry is not None:
+    name, version, quality = entry
+    return name, quality, version
   raise CliError(f"the file was made by model {model!r}, which is not in the zoo; "
-                 f"pass --model with that model's SavedModel folder")
+                 f"pass --model with that model's {folders}")
 
 
 def cmd_info(args) -> None:
@@ -294,42 +285,41 @@ def _frame_progress(verb: str, total: int | None):
   return report
 
 
-def _video_coder(spec: str):
+def _video_coder(spec: str, quality: int | None = None, version: str = "latest"):
+  """:func:`tfc_swin.api.load_video_coder`, given the zoo options only when set."""
   from tfc_swin.api import load_video_coder  # pylint: disable=import-outside-toplevel
-  return load_video_coder(spec)
+  zoo_options = {"quality": quality} if quality is not None else {}
+  if version != "latest":
+    zoo_options["version"] = version
+  return load_video_coder(spec, **zoo_options)
 
 
 def cmd_video_compress(args) -> None:
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
   from tfc_swin.video.coder import DEFAULT_GOP_SIZE  # pylint: disable=import-outside-toplevel
   from tfc_swin.video.frames import open_frames  # pylint: disable=import-outside-toplevel
   if args.model is None:
-    raise CliError("no video model is shipped in the zoo: pass --model (an exported video "
+    shipped = zoo.available_models(zoo.VIDEO_MODEL_KIND)
+    raise CliError("pass --model: a zoo video model ("
+                   + (", ".join(shipped) or "none shipped") + "), an exported video "
                    "SavedModel folder, a video training run folder, or a video config name "
-                   "for an untrained model)")
+                   "for an untrained model")
   if (args.width or args.height) and not args.input.lower().endswith(".yuv"):
     raise CliError("--width / --height are for raw .yuv input only")
   source = open_frames(args.input, args.width, args.height, args.rate)
   check_pixel_limit(source.height, source.width, args.max_pixels)
-  coder = _video_coder(args.model)
+  coder = _video_coder(args.model, args.quality, args.version)
   stats = coder.compress(source, args.output, args.gop or DEFAULT_GOP_SIZE, force=args.force,
                          progress=_frame_progress("coded", source.num_frames))
   print(f"{args.input} -> {args.output}: {stats.num_frames} frames of {source.width}x"
         f"{source.height}, {stats.file_bytes} bytes, {stats.bpp:.4f} bpp ({coder.name})")
 
 
-def _video_spec(model: str, config: str) -> str:
-  """The spec of a header's model: only an untrained video config (never a path: the header
-  comes from an untrusted file)."""
-  from tfc_swin.configs import video_config_names  # pylint: disable=import-outside-toplevel
-  if model == f"untrained/{config}/seed0" and config in video_config_names():
-    return config
-  raise CliError(f"the file was made by model {model!r}: pass --model with that model's "
-                 "SavedModel folder or training run folder")
-
-
 def cmd_video_decompress(args) -> None:
   from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
+  from tfc_swin.fileio import check_writable  # pylint: disable=import-outside-toplevel
+  from tfc_swin.isolation import shared_coder  # pylint: disable=import-outside-toplevel
   from tfc_swin.video import bitstream, frames  # pylint: disable=import-outside-toplevel
   header = bitstream.read_header(args.input)  # Cheap checks before loading any model.
   check_pixel_limit(header.height, header.width, args.max_pixels)
@@ -337,29 +327,35 @@ def cmd_video_decompress(args) -> None:
   if not to_yuv and os.path.exists(args.output) and not os.path.isdir(args.output):
     raise CliError(f"{args.output}: exists and is not a folder (PNG frames go to a folder, "
                    "raw 4:2:0 to a .yuv file)")
-  coder = _video_coder(args.model or _video_spec(header.model, header.config))
+  first = args.output if to_yuv else os.path.join(args.output, frames.PNG_FRAME_NAME.format(1))
+  check_writable(first, args.force, protect=(args.input,))  # Before the model loads.
   limit = decode_time_limit(header.pixels) if args.timeout is None else args.timeout
-  watchdog = [_watchdog(limit, "decoding frame 1")]
-  report = _frame_progress("decoded", header.frame_count)
-
-  def progress(stats) -> None:  # One time limit per frame.
-    report(stats)
-    if watchdog[0]:
-      watchdog[0].cancel()
-    watchdog[0] = _watchdog(limit, f"decoding frame {stats.index + 2}")
-
-  decoded = coder.decompress(args.input, progress, args.max_pixels)
-  try:
+  # As for images, the model runs in a worker process, killed when a frame takes longer than
+  # the limit; frames stream back one at a time. This process never imports TensorFlow.
+  coder = shared_coder(args.model, args.quality, args.version, header.model, header.config,
+                       loader=VIDEO_DECOMPRESS_LOADER, timeout=limit or None)
+  coder.start()
+  decoded = coder.decompress_video(args.input, _frame_progress("decoded", header.frame_count),
+                                   args.max_pixels)
+  with contextlib.closing(decoded):  # Stops the worker if a write fails mid-stream.
     if to_yuv:
       count = frames.write_yuv420(decoded, args.output, args.force, protect=(args.input,))
     else:
       count = frames.write_png_frames(decoded, args.output, force=args.force,
                                       protect=(args.input,))
-  finally:
-    if watchdog[0]:
-      watchdog[0].cancel()
   print(f"{args.input} -> {args.output}: {count} frames of {header.width}x{header.height} "
         f"({coder.name})")
+
+
+def video_decompress_coder(model: str | None, quality: int | None, version: str,
+                           header_model: str, header_config: str):
+  """The coder of ``video decompress`` (loaded in its worker process): ``--model``, else the
+  model the file's header names (a zoo model or an untrained video config)."""
+  if model is None:
+    from tfc_swin.configs import video_config_names  # pylint: disable=import-outside-toplevel
+    model, quality, version = _zoo_spec(header_model, header_config, video_config_names(),
+                                        "SavedModel folder or training run folder")
+  return _video_coder(model, quality, version)
 
 
 def cmd_video_info(args) -> None:
@@ -417,6 +413,12 @@ def _frame_rate(text: str) -> Fraction:
   return rate
 
 
+def _add_zoo_args(p) -> None:
+  """``--quality`` and ``--version``: which entry of a zoo model ``--model`` names."""
+  p.add_argument("--quality", type=int, help="zoo quality (1 = lowest rate)")
+  p.add_argument("--version", default="latest", help="zoo version (default latest)")
+
+
 def _add_video_parser(sub, max_pixels: int) -> None:
   """``tfc-swin video compress | decompress | info``."""
   video = sub.add_parser("video", help="P-frame video coding (.tfsv files)").add_subparsers(
@@ -426,8 +428,10 @@ def _add_video_parser(sub, max_pixels: int) -> None:
   p = video.add_parser("compress", help="frames -> .tfsv file")
   p.add_argument("input", help="folder of frames, video file (ffmpeg) or raw .yuv (4:2:0)")
   p.add_argument("output", help="the .tfsv file to write")
-  p.add_argument("--model", help="exported video SavedModel folder, video training run "
-                 "folder, or video config name (UNTRAINED weights, for tests)")
+  p.add_argument("--model", help="zoo video model name, exported video SavedModel folder, "
+                 "video training run folder, or video config name (UNTRAINED weights, for "
+                 "tests)")
+  _add_zoo_args(p)
   p.add_argument("--gop", type=_positive_int, metavar="N", help="frames per GOP: an I frame "
                  "every N frames (default: tfc_swin.video.coder.DEFAULT_GOP_SIZE, 12 as in "
                  "the paper's evaluation)")
@@ -443,11 +447,13 @@ def _add_video_parser(sub, max_pixels: int) -> None:
   p.add_argument("input", help="the .tfsv file")
   p.add_argument("output", help="a folder (PNG frames f001.png, ...) or a .yuv file (raw 4:2:0)")
   p.add_argument("--model", help="as for compress; default: the model named in the file if it "
-                 "is an untrained config")
+                 "is a zoo model or an untrained config")
+  _add_zoo_args(p)
   p.add_argument("--max-pixels", type=_pixel_limit, default=max_pixels, metavar="N",
                  help=limit_help)
   p.add_argument("--timeout", type=float, metavar="SECONDS", help="give up when a frame takes "
-                 "longer than this to decode (default 60 s + 100 us per pixel; 0 = never)")
+                 "longer than this to decode: the model runs in a worker process, killed then "
+                 "(default 60 s + 100 us per pixel; 0 = never)")
   p.add_argument("--force", action="store_true", help="replace existing output files")
   p.set_defaults(func=cmd_video_decompress)
   p = video.add_parser("info", help="print a .tfsv file's header and frame sizes")
@@ -464,8 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="zoo model name, SavedModel folder, or config name "
                    "(untrained)" + ("; default: the model named in the file" if decompress
                                     else "; default: the zoo default"))
-    p.add_argument("--quality", type=int, help="zoo quality (1 = lowest rate)")
-    p.add_argument("--version", default="latest", help="zoo version (default latest)")
+    _add_zoo_args(p)
     p.add_argument("--max-pixels", type=_pixel_limit, default=DEFAULT_MAX_PIXELS,
                    metavar="N", help="refuse images of more than N pixels before any model "
                    f"work (default {DEFAULT_MAX_PIXELS:,} = 4096x4096; 0 = no limit); "

@@ -2,7 +2,9 @@
 
 A :class:`Coder` wraps anything with the ``compress`` / ``decompress`` signatures of
 :class:`tfc_swin.codecs.ImageCodec`: an in-memory codec or a SavedModel exported with
-:func:`tfc_swin.zoo.export_codec`. The two give byte-identical files.
+:func:`tfc_swin.zoo.export_codec`. The two give byte-identical files. Exports of image and
+video models are written by :func:`save_model` and describe themselves in
+:data:`MODEL_INFO_FILE` (:func:`read_model_info`).
 
 Decoding untrusted files (see docs/robustness.md) goes cheapest check first, so a bad file
 costs no model work: parse + header checks (:func:`tfc_swin.bitstream.unpack`) -> same model
@@ -24,6 +26,8 @@ import dataclasses
 import json
 import math
 import os
+import shutil
+import tempfile
 import threading
 import time
 from typing import Any
@@ -36,7 +40,7 @@ from tfc_swin.bitstream import (CHECKSUM_MODULUS, DEFAULT_MAX_PIXELS, BitstreamE
                                 CorruptFileError, Header, NumericsMismatchError, TooLargeError,
                                 UnsupportedFileError, WrongModelError, check_pixel_limit,
                                 corrupt)
-from tfc_swin.codecs import PAD_MULTIPLE, ImageCodec
+from tfc_swin.codecs import PAD_MULTIPLE, CodingModule, ImageCodec
 
 MODEL_INFO_FILE = "tfc_swin_model.json"
 
@@ -108,6 +112,35 @@ def read_model_info(path: str) -> dict[str, Any]:
                          f"{MODEL_INFO_FILE})")
   with open(info_path) as f:
     return json.load(f)
+
+
+def _without_keras_traces():
+  """Keras would also save a traced ``call`` of every layer (3-4x the graph size of the
+  codec's coding functions, which are all an export needs). Keras 2.14 exposes the switch only
+  through this module (see BUILD_NOTES.md)."""
+  from keras.src.saving.legacy.saved_model import utils  # pylint: disable=import-outside-toplevel
+  return utils.keras_option_scope(save_traces=False)
+
+
+def save_model(codec: CodingModule, path: str, info: dict[str, Any]) -> None:
+  """Writes a prepared codec's :meth:`~CodingModule.serving_module` with its coding functions
+  as signatures, and ``info`` as :data:`MODEL_INFO_FILE`, to ``path`` (a new folder; atomic).
+  The export of image models (:func:`tfc_swin.zoo.export_codec`) and of video models
+  (:func:`tfc_swin.video.coder.export_video_codec`)."""
+  if os.path.exists(path):
+    raise FileExistsError(f"{path} exists")
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
+  try:
+    with _without_keras_traces():
+      tf.saved_model.save(codec.serving_module(), tmp, signatures=codec.coding_functions())
+    with open(os.path.join(tmp, MODEL_INFO_FILE), "w") as f:
+      json.dump(info, f, indent=1)
+    os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
 
 
 def checksum_distance(a: int, b: int) -> int:

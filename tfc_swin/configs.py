@@ -331,24 +331,26 @@ _codec("conv-charm-cpu", _CONV_CPU, ChARM(num_slices=6),
        "Conv-ChARM sized for CPU training, 6 slices")
 _codec("swint-hyperprior-cpu", _SWIN_CPU, Hyperprior(), "SwinT-Hyperprior sized for CPU training")
 # SwinT-ChARM on the -cpu transforms, with fixed windows (issue 15, fix 2): starts from the
-# shipped swint-hyperprior-cpu (same weights; App. B.1 Hyperprior -> ChARM).
-_codec("swint-charm-cpu", dataclasses.replace(_SWIN_CPU, fixed_windows=True), ChARM(num_slices=5),
+# shipped swint-hyperprior-cpu (same weights; App. B.1 Hyperprior -> ChARM). Its 5 slices read
+# at most 4 previous ones, so it is also the AICT paper's 5-slice-support baseline at CPU size.
+_SWIN_CPU_FIXED = dataclasses.replace(_SWIN_CPU, fixed_windows=True)
+_codec("swint-charm-cpu", _SWIN_CPU_FIXED, ChARM(num_slices=5),
        "SwinT-ChARM sized for CPU training, 5 slices, fixed windows")
+# ICT and AICT at CPU size on the same transforms and slices as swint-charm-cpu, so that the
+# three start from the same shipped hyperprior and differ only in the slice transforms and the
+# scale adaptation (Ghorbel et al. 2023, Table 4 comparison at CPU size).
+_ICT_CPU_PRIOR = ChARM(num_slices=5, slice_transform="swin", max_support=5)
+_codec("ict-cpu", _SWIN_CPU_FIXED, _ICT_CPU_PRIOR,
+       "ICT sized for CPU training, 5 slices (transforms of swint-charm-cpu)")
+_codec("aict-cpu", _SWIN_CPU_FIXED, _ICT_CPU_PRIOR,
+       "AICT sized for CPU training, 5 slices (transforms of swint-charm-cpu)",
+       wrapper=ScaleAdaptation(processor_width=16))  # 32 would cost more than the codec.
 # 192 latents (the 160 of -cpu saturate above about 1.2 bpp on Kodak), fixed windows so that
 # 128-pixel training crops run the same shifted blocks as large images, plain h_a embedding.
 _SWIN_CPU_WIDE = _swin((64, 96, 128, 192), (1, 1, 2, 1), (128, 128), (2, 1),
                        fixed_windows=True, hyper_plain_embedding=True)
 _codec("swint-hyperprior-cpu-wide", _SWIN_CPU_WIDE, Hyperprior(),
        "SwinT-Hyperprior sized for CPU training, 192 latents, fixed windows")
-# The AICT paper's three codecs at CPU size on those transforms: 6 slices of 32 channels, at
-# most 5 previous slices (slice inputs of 32..192 channels, as at paper size).
-_codec("swint-charm-s5-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, max_support=5),
-       "SwinT-ChARM sized for CPU training, 6 slices, at most 5 previous")
-_codec("ict-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, slice_transform="swin", max_support=5),
-       "ICT sized for CPU training, 6 slices, at most 5 previous")
-_codec("aict-cpu", _SWIN_CPU_WIDE, ChARM(num_slices=6, slice_transform="swin", max_support=5),
-       "AICT sized for CPU training, 6 slices, at most 5 previous",
-       wrapper=ScaleAdaptation(processor_width=16))  # 32 would cost more than the codec.
 
 # Tiny: for tests and the untrained demo.
 _CONV_TINY = _conv((8, 8, 8, 12), (8, 8, 8))

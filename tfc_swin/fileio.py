@@ -9,6 +9,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def check_writable(path: str, force: bool = False, protect: tuple[str, ...] = ()) -> str:
+  """The absolute path of an output :func:`atomic_write` may write; FileExistsError if it is one
+  of the ``protect`` paths (the inputs), or exists and not ``force``."""
+  target = os.path.abspath(path)
+  for p in protect:
+    if os.path.exists(p) and os.path.exists(target) and os.path.samefile(p, target):
+      raise FileExistsError(f"{path}: refusing to overwrite the input file")
+  if os.path.exists(target) and not force:
+    raise FileExistsError(f"{path}: exists (use --force to replace it)")
+  return target
+
+
 def atomic_write(path: str, write: Callable[[str], None], force: bool = False,
                  protect: tuple[str, ...] = ()) -> None:
   """Calls ``write(tmp_path)`` and renames the result to ``path``.
@@ -16,12 +28,7 @@ def atomic_write(path: str, write: Callable[[str], None], force: bool = False,
   Refuses to overwrite an existing ``path`` unless ``force``, and never overwrites any of the
   ``protect`` paths (the inputs). A failure leaves no partial file.
   """
-  target = os.path.abspath(path)
-  for p in protect:
-    if os.path.exists(p) and os.path.exists(target) and os.path.samefile(p, target):
-      raise FileExistsError(f"{path}: refusing to overwrite the input file")
-  if os.path.exists(target) and not force:
-    raise FileExistsError(f"{path}: exists (use --force to replace it)")
+  target = check_writable(path, force, protect)
   directory = os.path.dirname(target)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{path}: folder {directory} does not exist")

@@ -13,11 +13,19 @@ process that decodes files from elsewhere could hang for good. :class:`IsolatedC
 * the next call starts a fresh child (loading the model again);
 * a child exits by itself when its parent dies.
 
+A :class:`~tfc_swin.video.coder.VideoCoder` runs the same way (``loader`` returning one):
+``decompress_video`` streams the decoded frames back one at a time, each within ``timeout``
+seconds, so memory stays at a few frames whatever the length of the video.
+
 ::
 
     from tfc_swin.isolation import IsolatedCoder
     with IsolatedCoder("swint-hyperprior-cpu", 2, timeout=30) as coder:
       rgb, header, alpha = coder.decompress_array(untrusted_bytes)
+    with IsolatedCoder("<zoo video model>", loader="tfc_swin.api:load_video_coder",
+                       timeout=30) as coder:
+      for rgb in coder.decompress_video("untrusted.tfsv"):
+        ...
 
 Errors the child's coder raises come back as the same :class:`~tfc_swin.bitstream.BitstreamError`
 subclass; other user errors (an unknown model, a bad array) as :class:`WorkerInputError`, bugs as
@@ -29,6 +37,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import importlib
+import itertools
 import json
 import os
 import select
@@ -39,11 +48,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from tfc_swin.bitstream import DEFAULT_MAX_PIXELS, BitstreamError, Header, TooLargeError
+from tfc_swin.video.bitstream import FrameStats
 
 #: :data:`tfc_swin.zoo.ZOO_ENV` (not imported from there: that module loads TensorFlow).
 ZOO_ENV = "TFC_SWIN_ZOO"
@@ -143,12 +154,14 @@ def _raise_reply(meta: dict[str, Any]) -> None:
 
 
 class IsolatedCoder:
-  """A :class:`~tfc_swin.coder.Coder` in a killable child process (module docstring).
+  """A :class:`~tfc_swin.coder.Coder` (or a video coder) in a killable child process (module
+  docstring).
 
   ``args`` are the loader's arguments (JSON values); ``loader`` is ``"module:function"``
-  returning a Coder (default :data:`LOAD_CODER`). ``timeout`` bounds each decode (seconds,
-  None = none), ``memory_limit_mb`` the child's growth during a call, ``start_timeout`` the
-  start-up (imports and model loading). Calls from several threads are served one at a time.
+  returning a Coder (default :data:`LOAD_CODER`) or a VideoCoder. ``timeout`` bounds each
+  decode, of an image or of a video frame (seconds, None = none), ``memory_limit_mb`` the
+  child's growth during a call, ``start_timeout`` the start-up (imports and model loading).
+  Calls from several threads are served one at a time.
   """
 
   def __init__(self, *args: Any, loader: str = LOAD_CODER, timeout: float | None = None,
@@ -246,6 +259,47 @@ class IsolatedCoder:
              if alpha_bytes else None)
     return rgb, header, alpha
 
+  def decompress_video(self, path: str, progress: Callable[[FrameStats], None] | None = None,
+                       max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
+    """:meth:`VideoCoder.decompress <tfc_swin.video.coder.VideoCoder.decompress>` in the
+    worker: the decoded uint8 (H, W, 3) frames of a video file, streamed one at a time, each
+    within ``timeout`` seconds (else :class:`DecodeTimeoutError`); ``progress`` gets each
+    frame's stats before the frame.
+
+    The worker's header checks (model, pixel limit) raise here, before this returns. The
+    worker runs at most one frame ahead (the pipe between the two holds it back), so memory
+    stays at a few frames. Until the frames are exhausted or the iterator is closed, the coder
+    serves no other call; closing it early stops the worker.
+    """
+    stream = self._video_stream(os.path.abspath(path), progress, max_pixels)
+    next(stream)  # Up to the worker's acknowledgement (its header checks).
+    return stream
+
+  def _video_stream(self, path: str, progress: Callable[[FrameStats], None] | None,
+                    max_pixels: int | None) -> Iterator[np.ndarray | None]:
+    """The generator of :meth:`decompress_video`; yields None first, once the worker has
+    accepted the file."""
+    with self._lock:
+      self.start()
+      self._exchange({"op": "decompress_video", "path": path, "max_pixels": max_pixels}, b"",
+                     self.timeout, "decoding frame 1")
+      ended = False  # Whether the worker ended the stream (an end marker or an error).
+      try:
+        yield None
+        for index in itertools.count():
+          reply, body = self._receive(self.timeout, f"decoding frame {index + 1}")
+          ended = "error" in reply or bool(reply.get("end"))
+          _raise_reply(reply)
+          if ended:
+            return
+          stats, rgb = _video_frame(reply, body)
+          if progress is not None:
+            progress(stats)
+          yield rgb
+      finally:
+        if not ended:  # Given up mid-stream: the worker's remaining replies are of no use.
+          self.close()
+
   def _call(self, meta: dict[str, Any], payload: bytes, timeout: float | None, what: str
             ) -> tuple[dict[str, Any], bytes]:
     with self._lock:
@@ -262,12 +316,16 @@ class IsolatedCoder:
       _write_all(self._proc.stdin.fileno(), _frame(meta, payload))
     except BrokenPipeError:
       raise self._crashed(what) from None
+    reply, body = self._receive(timeout, what)
+    _raise_reply(reply)
+    return reply, body
+
+  def _receive(self, timeout: float | None, what: str) -> tuple[dict[str, Any], bytes]:
+    """The worker's next reply, within ``timeout`` seconds; kills the worker on any failure."""
     deadline = None if timeout is None else time.monotonic() + timeout
     text_bytes, payload_bytes = _FRAME.unpack(self._read(_FRAME.size, deadline, timeout, what))
     reply = json.loads(self._read(text_bytes, deadline, timeout, what))
-    body = self._read(payload_bytes, deadline, timeout, what)
-    _raise_reply(reply)
-    return reply, body
+    return reply, self._read(payload_bytes, deadline, timeout, what)
 
   def _read(self, n: int, deadline: float | None, timeout: float | None, what: str) -> bytes:
     """n bytes from the worker, watching its deadline, liveness and memory meanwhile."""
@@ -313,11 +371,23 @@ class IsolatedCoder:
 
   @staticmethod
   def _timed_out(what: str, timeout: float) -> Exception:
-    if what == "decoding":
+    if what.startswith("decoding"):
       return DecodeTimeoutError(
-          f"decoding did not finish within {timeout:g} s: the file is probably crafted (TFC's "
+          f"{what} did not finish within {timeout:g} s: the file is probably crafted (TFC's "
           "range decoder can loop forever on such data); the decoder process was stopped")
     return WorkerError(f"{what} did not finish within {timeout:g} s; the worker was stopped")
+
+
+def _video_frame(reply: dict[str, Any], body: bytes) -> tuple[FrameStats, np.ndarray]:
+  """A frame reply of ``decompress_video``: its stats and the uint8 (H, W, 3) frame."""
+  try:
+    stats = FrameStats(**reply["stats"])
+    height, width = (int(n) for n in reply["shape"])
+  except (KeyError, TypeError, ValueError):
+    raise WorkerError("malformed worker reply: not a video frame") from None
+  if height < 1 or width < 1 or len(body) != height * width * 3:
+    raise WorkerError(f"malformed worker reply: {len(body)} bytes for a {width}x{height} frame")
+  return stats, np.frombuffer(body, np.uint8).reshape(height, width, 3)
 
 
 _shared: dict[str, Any] = {}
@@ -375,13 +445,25 @@ def _error(e: Exception) -> dict[str, Any]:
   return {"error": type(e).__name__, "kind": kind, "message": message}
 
 
-def _handle(coder: Any, meta: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
-  """Runs one request on the worker's coder."""
+def _replies(coder: Any, meta: dict[str, Any], payload: bytes
+             ) -> Iterator[tuple[dict[str, Any], bytes]]:
+  """Runs one request on the worker's coder: its reply, or for ``decompress_video`` an
+  acknowledgement once the header is checked, one reply per frame and an end marker."""
+  if meta["op"] == "decompress_video":
+    stats: list[FrameStats] = []
+    frames = coder.decompress(meta["path"], stats.append, max_pixels=meta["max_pixels"])
+    yield {"started": True}, b""
+    for rgb in frames:
+      yield ({"stats": dataclasses.asdict(stats.pop()), "shape": list(rgb.shape[:2])},
+             np.ascontiguousarray(rgb, np.uint8).tobytes())
+    yield {"end": True}, b""
+    return
   if meta["op"] == "decompress":
     rgb, header, alpha = coder.decompress_array(payload, max_pixels=meta["max_pixels"])
     body = rgb.tobytes() + (alpha.tobytes() if alpha is not None else b"")
-    return ({"header": dataclasses.asdict(header), "alpha": alpha is not None,
-             "timings": coder.timings}, body)
+    yield ({"header": dataclasses.asdict(header), "alpha": alpha is not None,
+            "timings": coder.timings}, body)
+    return
   if meta["op"] != "compress":
     raise ValueError(f"unknown request {meta['op']!r}")
   dtype, shape = np.dtype(meta["dtype"]), tuple(meta["shape"])
@@ -391,7 +473,7 @@ def _handle(coder: Any, meta: dict[str, Any], payload: bytes) -> tuple[dict[str,
            if meta["alpha"] else None)
   data = coder.compress_array(rgb, meta["color_mode"], alpha, max_pixels=meta["max_pixels"],
                               tile_side=meta["tile_side"])
-  return {"timings": coder.timings}, data
+  yield {"timings": coder.timings}, data
 
 
 def worker_main() -> None:
@@ -413,7 +495,7 @@ def worker_main() -> None:
                           "description": coder.description}))
   while (request := _read_blocking(requests)) is not None:
     try:
-      reply, body = _handle(coder, *request)
+      for reply, body in _replies(coder, *request):
+        _write_all(out, _frame(reply, body))
     except Exception as e:  # pylint: disable=broad-except
-      reply, body = _error(e), b""
-    _write_all(out, _frame(reply, body))
+      _write_all(out, _frame(_error(e)))  # Also ends a stream of frames.

@@ -1,8 +1,11 @@
 """The versioned model zoo: ``zoo/<model>/<version>/q<quality>/`` SavedModels plus manifests.
 
-``zoo/<model>/manifest.json`` describes every version and quality of a model: config, lambda,
-training steps and data, TF/TFC versions, measured Kodak results, and the sha256 of every
-file (verified on load). ``zoo/zoo.json`` names the default model and quality.
+``zoo/<model>/manifest.json`` describes every version and quality of a model: its kind
+(``"image"``, or ``"video"`` for the P-frame codecs; manifests without one are image models),
+config, lambda, training steps and data, TF/TFC versions, measured Kodak results (images), and
+the sha256 of every file (verified on load). ``zoo/zoo.json`` names the default (image) model
+and quality. Files coded with a zoo model record its :func:`entry_name`,
+``<model>/<version>/q<quality>``, which :func:`parse_entry_name` maps back.
 
 Where the zoo is (:func:`root`): ``$TFC_SWIN_ZOO`` if set; else the copy installed with the
 package (``pip install .`` ships zoo/ as ``tfc_swin/zoo_data``, see setup.py); else zoo/ of
@@ -10,6 +13,7 @@ the source checkout the package runs from (editable install).
 
     coder = tfc_swin.zoo.load("swint-hyperprior-cpu", quality=2)
     data = coder.compress_array(image)
+    video_coder = tfc_swin.zoo.load_video("<video model>", quality=1)  # a VideoCoder
 """
 from __future__ import annotations
 
@@ -18,15 +22,16 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from importlib import metadata
 from typing import Any
 
 import tensorflow as tf
 
 from tfc_swin import fileio
-from tfc_swin.codecs import CodingModule, ImageCodec
-from tfc_swin.coder import MODEL_INFO_FILE, Coder, ModelId
+from tfc_swin.codecs import ImageCodec
+from tfc_swin.codecs.video import PFrameCodec
+from tfc_swin.coder import Coder, ModelId, save_model
+from tfc_swin.video.coder import VIDEO_MODEL_KIND, VideoCoder, export_video_codec
 
 
 class ZooError(ValueError):
@@ -34,6 +39,8 @@ class ZooError(ValueError):
 
 
 ZOO_ENV = "TFC_SWIN_ZOO"
+#: ``kind`` of image models in manifests (video models: :data:`VIDEO_MODEL_KIND`).
+IMAGE_MODEL_KIND = "image"
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 INSTALLED_ZOO = os.path.join(_PACKAGE, "zoo_data")
 CHECKOUT_ZOO = os.path.join(os.path.dirname(_PACKAGE), "zoo")
@@ -73,9 +80,11 @@ def models() -> list[str]:
                 if os.path.exists(os.path.join(base, d, "manifest.json")))
 
 
-def available_models() -> list[str]:
-  """:func:`models`, or none when there is no zoo at all (a wheel without zoo data)."""
-  return models() if find_root() else []
+def available_models(model_kind: str | None = None) -> list[str]:
+  """:func:`models` (of one :func:`kind` if given), or none when there is no zoo at all (a
+  wheel without zoo data)."""
+  names = models() if find_root() else []
+  return names if model_kind is None else [n for n in names if kind(n) == model_kind]
 
 
 def manifest(name: str) -> dict:
@@ -85,12 +94,35 @@ def manifest(name: str) -> dict:
   return _read_json(os.path.join(root(), name, "manifest.json"))
 
 
-def default() -> dict:
-  """``{"model": ..., "quality": ...}`` from zoo/zoo.json."""
+def kind(name: str) -> str:
+  """``"image"`` or ``"video"``: what a zoo model codes."""
+  return manifest(name).get("kind", IMAGE_MODEL_KIND)
+
+
+def default(missing_ok: bool = False) -> dict:
+  """``{"model": ..., "version": ..., "quality": ...}`` from zoo/zoo.json (``{}`` when there is
+  none and ``missing_ok``)."""
   path = os.path.join(root(), "zoo.json")
   if not os.path.exists(path):
+    if missing_ok:
+      return {}
     raise ZooError(f"the zoo at {root()} has no default model (zoo/zoo.json)")
   return _read_json(path)["default"]
+
+
+def entry_name(name: str, version: str, quality: int) -> str:
+  """The model name that files coded with a zoo entry record: ``<model>/<version>/q<quality>``."""
+  return f"{name}/{version}/q{quality}"
+
+
+def parse_entry_name(text: str) -> tuple[str, str, int] | None:
+  """(model, version, quality) of an :func:`entry_name` whose model is in the zoo, else None
+  (``text`` may come from an untrusted file: it is never used as a path)."""
+  parts = text.split("/")
+  if (len(parts) == 3 and parts[0] in available_models() and parts[2].startswith("q")
+      and parts[2][1:].isdigit()):
+    return parts[0], parts[1], int(parts[2][1:])
+  return None
 
 
 def _version(name: str, version: str) -> tuple[str, dict]:
@@ -127,13 +159,25 @@ def _file_hashes(folder: str) -> dict[str, str]:
           for d, _, files in os.walk(folder) for f in sorted(files)}
 
 
-def load(name: str | None = None, quality: int | None = None, version: str = "latest"
-         ) -> Coder:
-  """Loads a zoo model as a :class:`Coder`, verifying the sha256 of every file."""
-  if name is None:
-    d = default()
-    name, version = d["model"], d.get("version", version)
-    quality = quality if quality is not None else d["quality"]
+def _a(model_kind: str) -> str:
+  """``"an image"``, ``"a video"``."""
+  return f"{'an' if model_kind[:1] in 'aeiou' else 'a'} {model_kind}"
+
+
+def _check_kind(name: str, wanted: str) -> None:
+  """ZooError unless zoo model ``name`` is of kind ``wanted``."""
+  found = kind(name)
+  if found != wanted:
+    use = ("`tfc-swin video` or tfc_swin.api.load_video_coder" if found == VIDEO_MODEL_KIND
+           else "`tfc-swin compress / decompress` or tfc_swin.zoo.load")
+    raise ZooError(f"zoo model {name} is {_a(found)} model, not {_a(wanted)} model (use {use})")
+
+
+def model_folder(name: str, quality: int | None = None, version: str = "latest",
+                 model_kind: str = IMAGE_MODEL_KIND) -> str:
+  """The folder of a zoo entry (``quality`` None: the highest), after checking that the model
+  is of ``model_kind`` and that every file matches its manifest sha256."""
+  _check_kind(name, model_kind)
   version, entry = _version(name, version)
   if quality is None:
     quality = max(int(q) for q in entry["qualities"])
@@ -147,34 +191,24 @@ def load(name: str | None = None, quality: int | None = None, version: str = "la
     bad = sorted(set(actual.items()) ^ set(q["files"].items()))
     raise ZooError(f"{folder}: files do not match the manifest checksums "
                    f"({len(bad)} differing entries, e.g. {bad[0][0]})")
-  return Coder.from_saved_model(folder)
+  return folder
 
 
-def _without_keras_traces():
-  """Keras would also save a traced ``call`` of every layer (3-4x the graph size of the
-  codec's two signatures, which are all the zoo needs). Keras 2.14 exposes the switch only
-  through this module (see BUILD_NOTES.md)."""
-  from keras.src.saving.legacy.saved_model import utils  # pylint: disable=import-outside-toplevel
-  return utils.keras_option_scope(save_traces=False)
+def load(name: str | None = None, quality: int | None = None, version: str = "latest"
+         ) -> Coder:
+  """Loads a zoo image model as a :class:`Coder` (the default when ``name`` is None; else
+  ``quality`` None: the highest), verifying the sha256 of every file."""
+  if name is None:
+    d = default()
+    name, version = d["model"], d.get("version", version)
+    quality = quality if quality is not None else d["quality"]
+  return Coder.from_saved_model(model_folder(name, quality, version))
 
 
-def save_model(codec: CodingModule, path: str, info: dict[str, Any]) -> None:
-  """Writes a prepared codec's :meth:`~CodingModule.serving_module` with its coding functions
-  as signatures, and ``info`` as :data:`MODEL_INFO_FILE`, to ``path`` (a new folder; atomic)."""
-  if os.path.exists(path):
-    raise FileExistsError(f"{path} exists")
-  parent = os.path.dirname(os.path.abspath(path))
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
-  try:
-    with _without_keras_traces():
-      tf.saved_model.save(codec.serving_module(), tmp, signatures=codec.coding_functions())
-    with open(os.path.join(tmp, MODEL_INFO_FILE), "w") as f:
-      json.dump(info, f, indent=1)
-    os.replace(tmp, path)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
+def load_video(name: str, quality: int | None = None, version: str = "latest") -> VideoCoder:
+  """Loads a zoo video model as a :class:`~tfc_swin.video.coder.VideoCoder` (``quality``
+  None: the highest), verifying the sha256 of every file."""
+  return VideoCoder.from_saved_model(model_folder(name, quality, version, VIDEO_MODEL_KIND))
 
 
 def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
@@ -188,22 +222,30 @@ def export_codec(codec: ImageCodec, path: str, name: str, description: str = "")
   return coder.model_id
 
 
-def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
+def add_to_zoo(codec: ImageCodec | PFrameCodec, name: str, version: str, quality: int,
                record: dict[str, Any]) -> str:
   """Exports ``codec`` as ``zoo/<name>/<version>/q<quality>`` and records it in the manifest.
 
+  ``codec`` is an image codec or a P-frame video codec (exported by
+  :func:`~tfc_swin.video.coder.export_video_codec`); a model name holds one kind only.
   ``record`` holds what the manifest should say about this quality (lmbda, steps,
   training_data, kodak results, ...); versions of TF/TFC and file hashes are added here.
   """
-  folder = os.path.join(root(), name, version, f"q{quality}")
-  model_id = export_codec(codec, folder, f"{name}/{version}/q{quality}",
-                          f"{codec.config.description}, zoo {name} v{version} q{quality}, "
-                          f"lambda {record.get('lmbda')}, "
-                          f"{record.get('total_steps', record.get('steps'))} training steps")
+  is_video = isinstance(codec, PFrameCodec)
+  model_kind = VIDEO_MODEL_KIND if is_video else IMAGE_MODEL_KIND
   path = os.path.join(root(), name, "manifest.json")
   data = _read_json(path) if os.path.exists(path) else {
-      "model": name, "family": codec.config.family, "config": codec.config.to_dict(),
-      "versions": {}}
+      "model": name, "kind": model_kind, "family": codec.config.family,
+      "config": codec.config.to_dict(), "versions": {}}
+  if data.get("kind", IMAGE_MODEL_KIND) != model_kind:
+    raise ZooError(f"zoo model {name} holds {data.get('kind', IMAGE_MODEL_KIND)} models; "
+                   f"{_a(model_kind)} codec cannot be added to it (choose another name)")
+  folder = os.path.join(root(), name, version, f"q{quality}")
+  export = export_video_codec if is_video else export_codec
+  model_id = export(codec, folder, entry_name(name, version, quality),
+                    f"{codec.config.description}, zoo {name} v{version} q{quality}, "
+                    f"lambda {record.get('lmbda')}, "
+                    f"{record.get('total_steps', record.get('steps'))} training steps")
   entry = data["versions"].setdefault(version, {"qualities": {}})
   entry["qualities"][str(quality)] = {
       **record, "fingerprint": model_id.fingerprint, "files": _file_hashes(folder),
@@ -217,7 +259,7 @@ def add_to_zoo(codec: ImageCodec, name: str, version: str, quality: int,
 def remove_version(name: str, version: str) -> None:
   """Deletes ``zoo/<name>/<version>/`` and its manifest entry (not the default's version)."""
   version, _ = _version(name, version)
-  chosen = default() if os.path.exists(os.path.join(root(), "zoo.json")) else {}
+  chosen = default(missing_ok=True)
   if (chosen.get("model"), chosen.get("version")) == (name, version):
     raise ZooError(f"{name} v{version} is the zoo default (zoo/zoo.json); change it first")
   path = os.path.join(root(), name, "manifest.json")

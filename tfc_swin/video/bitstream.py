@@ -122,6 +122,22 @@ class Frame:
   num_bytes: int = dataclasses.field(default=0, compare=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class FrameStats:
+  """One coded frame: its record size in the file and the model time to code it (what the
+  progress callbacks of :class:`~tfc_swin.video.coder.VideoCoder` get; here, without
+  TensorFlow, for processes that only relay them, :mod:`tfc_swin.isolation`)."""
+  index: int
+  frame_type: str  # "I" or "P"
+  num_bytes: int
+  seconds: float
+  index_checksum: int
+
+  @property
+  def bits(self) -> int:
+    return 8 * self.num_bytes
+
+
 def _check_header(h: VideoHeader) -> bytes:
   """Validates a header for writing; returns its fingerprint bytes."""
   try:

@@ -31,31 +31,16 @@ import tensorflow as tf
 
 from tfc_swin.bitstream import DEFAULT_MAX_PIXELS, check_pixel_limit
 from tfc_swin.codecs.video import PFrameCodec
-from tfc_swin.coder import ModelId, ModelLoadError, read_model_info
+from tfc_swin.coder import ModelId, ModelLoadError, read_model_info, save_model
 from tfc_swin.fileio import atomic_write
-from tfc_swin.video.bitstream import (CorruptVideoError, Frame, VideoHeader, VideoReader,
-                                      VideoWriter)
+from tfc_swin.video.bitstream import (CorruptVideoError, Frame, FrameStats, VideoHeader,
+                                      VideoReader, VideoWriter)
 from tfc_swin.video.frames import FrameSourceError
-from tfc_swin.zoo import save_model
 
 DEFAULT_GOP_SIZE = 12
 DEFAULT_FRAME_RATE = Fraction(30)
 #: ``kind`` of a video model in its model-info JSON.
 VIDEO_MODEL_KIND = "video"
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameStats:
-  """One coded frame: its record size in the file and the model time to code it."""
-  index: int
-  frame_type: str  # "I" or "P"
-  num_bytes: int
-  seconds: float
-  index_checksum: int
-
-  @property
-  def bits(self) -> int:
-    return 8 * self.num_bytes
 
 
 @dataclasses.dataclass(frozen=True)

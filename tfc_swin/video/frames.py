@@ -425,8 +425,12 @@ def open_frames(path: str, width: int | None = None, height: int | None = None,
 # -- sinks ------------------------------------------------------------------------------------
 
 
+#: File names of :func:`write_png_frames` (``.format(index)``, from 1).
+PNG_FRAME_NAME = "f{:03d}.png"
+
+
 def write_png_frames(frames: Iterable[np.ndarray], folder: str,
-                     name_format: str = "f{:03d}.png", start: int = 1,
+                     name_format: str = PNG_FRAME_NAME, start: int = 1,
                      force: bool = False, protect: tuple[str, ...] = ()) -> int:
   """Writes RGB frames as ``folder/f001.png, f002.png, ...``; returns the number written.
 
