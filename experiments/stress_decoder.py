@@ -34,8 +34,9 @@ message per outcome). Exit status 1 if any case failed.
 ``--checks service`` measures resident memory over ``--calls`` compress + decompress calls in
 one process and checks that ``--threads`` threads sharing one loaded model write
 byte-identical files; ``--checks kill`` kills ``tfc-swin compress`` / ``decompress`` with
-SIGKILL at random times (``--kills``) and checks the output is absent or complete and the
-input unchanged. See docs/robustness.md.
+SIGKILL at random times (``--kills``) and checks the output is absent or complete, the
+input unchanged and the decode worker gone within 30 s of its parent (Linux; the seconds it
+took are reported). See docs/robustness.md.
 """
 from __future__ import annotations
 
@@ -390,6 +391,42 @@ def service_check(spec: str, calls: int = 200, threads: int = 4, warmup: int = 1
           "threads_identical_images": all(np.array_equal(x, decoded) for _, x in results)}
 
 
+ORPHAN_WAIT_S = 30.0  # A worker polls its parent every 0.5 s (tfc_swin/isolation.py).
+
+
+def child_pids(pid: int) -> list[int]:
+  """Live child processes of ``pid`` (Linux /proc; empty elsewhere)."""
+  children = []
+  for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+    try:
+      with open(f"/proc/{entry}/stat") as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+      continue
+    if ppid == pid:
+      children.append(int(entry))
+  return children
+
+
+def wait_gone(pids: list[int], wait: float) -> tuple[int, float]:
+  """Waits up to ``wait`` seconds for ``pids`` to end: (how many still run, which are then
+  killed; seconds until the last ended)."""
+  t0 = time.monotonic()
+  while (alive := [p for p in pids if _running(p)]) and time.monotonic() - t0 < wait:
+    time.sleep(0.05)
+  for p in alive:
+    os.kill(p, signal.SIGKILL)  # Do not leave it running after counting it.
+  return len(alive), time.monotonic() - t0
+
+
+def _running(pid: int) -> bool:
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
 def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, Any]:
   """kill -9 of `tfc-swin compress` / `decompress` at random times: the output must be absent
   or complete, the input unchanged. Counts leftover temporary files (.tfc_swin-*.part)."""
@@ -413,7 +450,7 @@ def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, A
   expected = {c: Path(out).read_bytes() for c, (_, out) in full.items()}
   report = {"kills": 0, "output_absent": 0, "output_complete": 0, "output_partial": 0,
             "input_changed": 0, "finished_before_kill": 0, "leftover_temp_files": 0,
-            "durations_s": {c: round(d, 1) for c, d in durations.items()}}
+            "orphan_workers": 0, "worker_exit_s": [], "durations_s": {c: round(d, 1) for c, d in durations.items()}}
   for i in range(kills):
     command = ("compress", "decompress")[i % 2]
     inp = full[command][0]
@@ -422,12 +459,17 @@ def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, A
     proc = subprocess.Popen([sys.executable, "-m", "tfc_swin", command, inp, out, *model],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(rng.uniform(0.0, durations[command]))
+    workers = child_pids(proc.pid)  # decompress: its decode worker, if started.
     if proc.poll() is None:
       os.kill(proc.pid, signal.SIGKILL)  # Our own child.
       report["kills"] += 1
     else:
       report["finished_before_kill"] += 1
     proc.wait()
+    orphans, seconds = wait_gone(workers, ORPHAN_WAIT_S)
+    report["orphan_workers"] += orphans
+    if workers:
+      report["worker_exit_s"].append(round(seconds, 2))
     if not os.path.exists(out):
       report["output_absent"] += 1
     elif Path(out).read_bytes() == expected[command]:
@@ -550,7 +592,8 @@ def main(argv) -> None:
                  for o, n in c.items() if o in FAILURES)
   failures += sum(not (s["threads_identical_files"] and s["threads_identical_images"])
                   for s in extra.get("service", []))
-  failures += sum(k["output_partial"] + k["input_changed"] for k in extra.get("kill", []))
+  failures += sum(k["output_partial"] + k["input_changed"] + k["orphan_workers"]
+                  for k in extra.get("kill", []))
   if results:
     print(table(results))
   print(f"failures (crash, hang, memory, traceback): {failures}; total "

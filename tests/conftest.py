@@ -7,7 +7,8 @@ test module (its module fixtures, such as traced codecs, SavedModel exports and 
 are built on one worker, as with ``--dist loadfile``), except that
 
 * modules in :data:`SHARED_GROUPS` that build the same models form one unit, so that per-process
-  caches (:func:`tfc_swin.api.load_coder`, the :func:`paper_codec` fixture) build them once;
+  caches (:func:`tfc_swin.api.load_coder`, the :func:`paper_codec` and
+  :func:`restored_video_codecs` fixtures) build them once;
 * the tests of the modules in :data:`SPLIT_MODULES` (no module fixture worth building twice)
   are units of their own and go to whichever worker is free, which evens out the end of the
   run; :data:`TEST_GROUPS` keeps the few of them that share a fixture together;
@@ -22,8 +23,12 @@ The units are derived from the test ids here because pytest-xdist 3.8 cannot see
 """
 import functools
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Command-line processes the tests start keep their graph cache (tfc_swin/fastload.py) here,
+# not in the user's ~/.cache.
+os.environ.setdefault("TFC_SWIN_GRAPH_CACHE", tempfile.mkdtemp(prefix="tfc_swin-graphs-"))
 
 import pytest  # noqa: E402
 
@@ -35,6 +40,8 @@ SHARED_GROUPS = {
     # and the paper-size AICT that test_codecs and test_aict_codec both count (paper_codec).
     "test_aict_codec": "coders", "test_cli": "coders", "test_codecs": "coders",
     "test_isolation": "coders", "test_robustness": "coders",
+    # Exports of the same tiny video weights (the restored_video_codecs fixture).
+    "test_video_cli": "video", "test_video_zoo": "video",
 }
 #: Modules whose tests are handed out one by one (no module fixture worth building twice).
 SPLIT_MODULES = {"test_aict_layers", "test_eval_anchors", "test_eval_bdrate", "test_eval_metrics",
@@ -65,7 +72,7 @@ def xdist_unit(nodeid: str) -> str:
   return TEST_GROUPS.get((module, function), nodeid)
 
 
-@pytest.hookimpl(tryfirst=True)  # Before xdist's own scheduler for --dist loadgroup.
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # Before xdist's own scheduler.
 def pytest_xdist_make_scheduler(config, log):
   if config.getvalue("dist") != "loadgroup":
     return None
@@ -101,3 +108,12 @@ def paper_codec():
   model that test_aict_codec counts is the first that test_codecs counts (one worker)."""
   from tfc_swin.codecs import build_codec  # pylint: disable=import-outside-toplevel
   return functools.lru_cache(maxsize=1)(build_codec)
+
+
+@pytest.fixture(scope="session")
+def restored_video_codecs():
+  """The video codecs that experiments/export_video.py restored, by config and weights
+  (:func:`helpers.share_restored_video_codecs`): the tiny Conv-SSF of seed 0 that
+  test_video_cli exports and test_video_zoo exports twice (one xdist unit) builds its coding
+  tables and traces its coding functions once, which is most of the time of an export."""
+  return {}

@@ -49,6 +49,26 @@ def load_experiment(name: str) -> ModuleType:
   return module
 
 
+def share_restored_video_codecs(export_video: ModuleType, codecs: dict) -> ModuleType:
+  """``export_video`` (experiments/export_video.py, :func:`load_experiment`) whose
+  ``restore_video_codec`` restores every checkpoint as before (a new codec, its weights read),
+  then gives the codec that ``codecs`` (a session's, the ``restored_video_codecs`` fixture)
+  holds for the same config and weights fingerprint, keeping the first of each.
+
+  An export of weights exported before in the session then reuses that codec's coding tables
+  and traced coding functions (an export of a new codec traces them: tens of seconds, most of
+  its time); the files it writes are the same, since the tables derive from the weights alone.
+  """
+  restore = export_video.restore_video_codec
+
+  def restore_video_codec(run: str, checkpoint: str):
+    codec = restore(run, checkpoint)
+    return codecs.setdefault((codec.config.name, codec.fingerprint()), codec)
+
+  export_video.restore_video_codec = restore_video_codec
+  return export_video
+
+
 class FakeCoder:
   """A coder without TensorFlow for tests of :mod:`tfc_swin.isolation` (load it in a worker
   with ``loader="helpers:fake_coder"``): files are ``b"ok"``, ``b"hang"``, ``b"crash"``,

@@ -17,6 +17,7 @@ from absl import flags
 from PIL import Image
 
 from tfc_swin.codecs import build_codec
+from tfc_swin import configs
 from tfc_swin.configs import get_config
 from tfc_swin.image_io import list_images
 from tfc_swin.profiling.complexity import peak_rss_growth
@@ -132,6 +133,28 @@ def test_resume_after_sigkill(data_dir, tmp_path):
     Trainer(other_lambda).restore_or_initialize()
 
 
+def test_transform_options_change_the_codec_and_stay_fixed_for_the_run(data_dir, tmp_path):
+  base = get_config("swint-hyperprior-tiny")
+  assert configs.with_transform_options(base, "") is base
+  changed = configs.with_transform_options(base, "fixed_windows=true, window=2")
+  assert (changed.transform.fixed_windows, changed.transform.window) == (True, 2)
+  assert changed.name == "swint-hyperprior-tiny[fixed_windows=true, window=2]"
+  for bad, message in [("nope=1", "scalar fields"), ("analysis=3", "scalar fields"),
+                       ("window", "NAME=VALUE"), ("fixed_windows=maybe", "true or false")]:
+    with pytest.raises(ValueError, match=message):
+      configs.with_transform_options(base, bad)
+  run = tmp_path / "run"
+  cfg = TrainConfig(model="swint-hyperprior-tiny", lmbda=0.01, data=data_dir, run_dir=str(run),
+                    patch_size=64, batch_size=2, steps=1, transform_options="fixed_windows=1")
+  Trainer(cfg).train(log=lambda _: None)
+  assert run_dir.restore_codec(str(run)).config.transform.fixed_windows  # export builds it so
+  with pytest.raises(ValueError, match="trained with transform_options='fixed_windows=1', not ''"):
+    Trainer(dataclasses.replace(cfg, transform_options="")).restore_or_initialize()
+  stored = run_dir.read_config(str(run))  # A run started before the field existed: default.
+  run_dir.write_config(str(run), {k: v for k, v in stored.items() if k != "transform_options"})
+  Trainer(dataclasses.replace(cfg, transform_options="")).restore_or_initialize()
+
+
 @pytest.mark.slow
 def test_validation_on_fixed_crops(data_dir, hyperprior_run, tmp_path):
   crops = data.center_crops(data_dir, 64, 3)  # includes the 40x50 image, upscaled
@@ -149,9 +172,12 @@ def test_validation_on_fixed_crops(data_dir, hyperprior_run, tmp_path):
   assert speed_curve(stages)[0]["steps_per_s"] == pytest.approx(4 / stages[0]["seconds"])
   for axis in ("step", "hours"):
     subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "plot_training.py"),
-                    f"--runs={run}", f"--output={tmp_path / axis}.png",
-                    f"--x_axis={axis}"], env=ENV, capture_output=True, text=True, check=True)
+                    f"--runs={run}", f"--output={tmp_path / axis}.png", f"--x_axis={axis}",
+                    f"--table={tmp_path / axis}.md"],
+                   env=ENV, capture_output=True, text=True, check=True)
     assert (tmp_path / f"{axis}.png").stat().st_size > 0
+  rows = (tmp_path / "step.md").read_text().splitlines()[2:]  # One per validation point.
+  assert [r.split(" | ")[2] for r in rows] == ["2", "4"] and rows[0].startswith("| hp |")
 
 
 @pytest.mark.slow

@@ -3,7 +3,9 @@
 
 One untrained tiny Conv-SSF (building its coding tables and tracing its coding functions is the
 slow part; the conv transforms trace several times faster than SwinT's) serves the coding tests
-through a patched loader; frames are generated, files go to tmp_path.
+through a patched loader; frames are generated, files go to tmp_path. The export binary keeps
+the codec it restores (helpers.share_restored_video_codecs): test_video_zoo (same xdist unit)
+exports the same weights again without tracing them again.
 """
 import os
 
@@ -17,7 +19,7 @@ from tfc_swin.coder import Coder, ModelLoadError
 from tfc_swin.training import run_dir
 from tfc_swin.video import bitstream as vb
 from tfc_swin.video.frames import FolderFrames, write_png_frames, write_yuv420
-from helpers import REPO, load_experiment, smooth_image
+from helpers import REPO, load_experiment, share_restored_video_codecs, smooth_image
 
 MODEL = "conv-ssf-tiny"
 
@@ -71,12 +73,13 @@ def test_compress_decompress_info(patched, clip, tmp_path, capsys):
   assert (header.gop_size, header.frame_rate, header.frame_count) == (2, 25, 3)
   expected = [e.reconstruction for e in patched.encode_frames(FolderFrames(clip), 2)]
 
+  # A decompress with other model options than the one before starts a new worker process,
+  # which builds the untrained model: those without --model come first and share one worker
+  # (tfc_swin.isolation.shared_coder; the refused one stops before the worker).
   assert run("video", "decompress", out, tmp_path / "png") == 0  # model from the header
   assert "decoded frame 3/3: I" in capsys.readouterr().err
   for frame, path in zip(expected, sorted((tmp_path / "png").iterdir()), strict=True):
     np.testing.assert_array_equal(np.asarray(Image.open(path)), frame)
-  assert run("video", "decompress", out, tmp_path / "out.yuv", "--model", MODEL) == 0
-  assert (tmp_path / "out.yuv").read_bytes() == _yuv_bytes(expected, tmp_path)
 
   assert run("video", "info", out) == 0
   info = capsys.readouterr().out
@@ -85,6 +88,9 @@ def test_compress_decompress_info(patched, clip, tmp_path, capsys):
   assert run("video", "decompress", out, tmp_path / "png") == 1  # exists: no --force
   assert "f001.png: exists" in capsys.readouterr().err
   assert run("video", "decompress", out, tmp_path / "png", "--force") == 0
+
+  assert run("video", "decompress", out, tmp_path / "out.yuv", "--model", MODEL) == 0
+  assert (tmp_path / "out.yuv").read_bytes() == _yuv_bytes(expected, tmp_path)
 
 
 def _yuv_bytes(rgb_frames, tmp_path) -> bytes:
@@ -164,8 +170,8 @@ def test_video_model_specs(tmp_path, monkeypatch, capsys):
 
 
 @pytest.fixture(scope="module")
-def export_video():
-  return load_experiment("export_video")
+def export_video(restored_video_codecs):
+  return share_restored_video_codecs(load_experiment("export_video"), restored_video_codecs)
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ refuse video models (and the other way round).
 
 The zoo is a temporary folder ($TFC_SWIN_ZOO) holding "tiny-video" (two untrained tiny
 Conv-SSF runs of different seeds as qualities 1 and 2) and "tiny-image" (an untrained tiny
-image codec).
+image codec). Exports of the seed-0 weights (quality 2, then version 2; test_video_cli, in the
+same xdist unit, exports them too) share one restored codec (helpers.share_restored_video_codecs).
 """
 import os
 
@@ -21,7 +22,7 @@ from tfc_swin.isolation import close_shared
 from tfc_swin.training import run_dir
 from tfc_swin.video import bitstream as vb
 from tfc_swin.video.frames import FolderFrames, write_png_frames
-from helpers import load_experiment, smooth_image
+from helpers import load_experiment, share_restored_video_codecs, smooth_image
 
 pytestmark = pytest.mark.slow  # SavedModel exports
 
@@ -42,8 +43,8 @@ def make_run(folder, lmbda: float, seed: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def export_video():
-  return load_experiment("export_video")
+def export_video(restored_video_codecs):
+  return share_restored_video_codecs(load_experiment("export_video"), restored_video_codecs)
 
 
 @pytest.fixture(scope="module")

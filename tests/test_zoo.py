@@ -66,14 +66,19 @@ def test_missing_entries_give_clear_errors(zoo_root):
 
 def test_checksum_mismatch_is_detected(zoo_root):
   root, _ = zoo_root
-  info = root / "tiny" / "1" / "q1" / "tfc_swin_model.json"
-  original = info.read_bytes()
-  info.write_bytes(original.replace(b'"name"', b'"name" '))
-  try:
-    with pytest.raises(zoo.ZooError, match="do not match the manifest checksums"):
-      zoo.load("tiny", quality=1)
-  finally:
-    info.write_bytes(original)
+  folder = root / "tiny" / "1" / "q1"
+  for path in (folder / "tfc_swin_model.json",
+               next((folder / "variables").glob("variables.data-*"))):
+    original = path.read_bytes()
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01  # One flipped bit in any file of the model.
+    path.write_bytes(bytes(flipped))
+    try:
+      with pytest.raises(zoo.ZooError, match="do not match the manifest checksums "
+                         rf"\(1 file: {path.relative_to(folder)}\)$"):
+        zoo.load("tiny", quality=1)
+    finally:
+      path.write_bytes(original)
 
 
 def test_cli_uses_zoo_default_and_named_quality(zoo_root, tmp_path, capsys, make_image):

@@ -1,24 +1,33 @@
 """Resolving a model spec to coders: for images a zoo name, SavedModel folder or config name;
 for videos (:func:`load_video_coder`) a zoo name, SavedModel folder, training run folder or
-config name."""
+config name.
+
+Importing this module imports no TensorFlow: each function imports what it needs (so that
+``load_coder(..., functions_only=True)`` can run on TensorFlow's runtime alone, see
+:mod:`tfc_swin.fastload`).
+"""
 from __future__ import annotations
 
 import functools
 import os
 import sys
-
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from tfc_swin import zoo
-from tfc_swin.codecs import build_codec, build_video_codec
-from tfc_swin.coder import Coder, ModelLoadError
 from tfc_swin.configs import config_names, get_config, video_config_names
-from tfc_swin.training import run_dir
-from tfc_swin.video.coder import VideoCoder
+
+if TYPE_CHECKING:
+  from tfc_swin.coder import Coder
+  from tfc_swin.video.coder import VideoCoder
+
+# pylint: disable=import-outside-toplevel
 
 
 def untrained_coder(config: str, seed: int = 0) -> Coder:
   """A codec with freshly initialized weights (deterministic for a seed): for demos/tests."""
+  import tensorflow as tf
+  from tfc_swin.codecs import build_codec
+  from tfc_swin.coder import Coder
   tf.keras.utils.set_random_seed(seed)
   codec = build_codec(get_config(config))
   return Coder.from_codec(codec, f"untrained/{config}/seed{seed}",
@@ -26,21 +35,24 @@ def untrained_coder(config: str, seed: int = 0) -> Coder:
 
 
 def load_coder(spec: str | None = None, quality: int | None = None,
-               version: str = "latest") -> Coder:
+               version: str = "latest", functions_only: bool = False) -> Coder:
   """One coder: a zoo model (default when ``spec`` is None), a SavedModel folder, or a
   registered config name (untrained weights). Loaded coders are cached per process, per zoo
-  folder (``$TFC_SWIN_ZOO`` may change)."""
-  return _load_coder(spec, quality, version, zoo.find_root())
+  folder (``$TFC_SWIN_ZOO`` may change). ``functions_only``: SavedModels load just their
+  coding functions (:meth:`Coder.from_saved_model <tfc_swin.coder.Coder.from_saved_model>`; the
+  same files, a faster start)."""
+  return _load_coder(spec, quality, version, zoo.find_root(), functions_only)
 
 
 @functools.lru_cache(maxsize=8)
 def _load_coder(spec: str | None, quality: int | None, version: str,
-                zoo_root: str | None) -> Coder:
+                zoo_root: str | None, functions_only: bool = False) -> Coder:
   del zoo_root  # Part of the cache key only: zoo.load reads the zoo from the environment.
   if spec is None or spec in zoo.available_models():
-    return zoo.load(spec, quality, version)
+    return zoo.load(spec, quality, version, functions_only)
   if os.path.isdir(spec):
-    return Coder.from_saved_model(spec)
+    from tfc_swin.coder import Coder
+    return Coder.from_saved_model(spec, functions_only)
   if spec in config_names():
     return untrained_coder(spec)
   raise ValueError(f"unknown model {spec!r}: not a zoo model ({', '.join(zoo.available_models()) or 'none'}"
@@ -57,6 +69,9 @@ def learned_codec_points(spec: str) -> tuple[str, list[tuple[str, Coder]]]:
 
 def untrained_video_coder(config: str, seed: int = 0) -> VideoCoder:
   """A P-frame codec with freshly initialized weights (deterministic for a seed)."""
+  import tensorflow as tf
+  from tfc_swin.codecs import build_video_codec
+  from tfc_swin.video.coder import VideoCoder
   tf.keras.utils.set_random_seed(seed)
   return VideoCoder.from_codec(build_video_codec(config), f"untrained/{config}/seed{seed}",
                                f"UNTRAINED {config} (seed {seed})")
@@ -64,6 +79,10 @@ def untrained_video_coder(config: str, seed: int = 0) -> VideoCoder:
 
 def run_video_coder(run: str) -> VideoCoder:
   """The coder of a video training run folder's latest checkpoint."""
+  from tfc_swin.codecs import build_video_codec
+  from tfc_swin.coder import ModelLoadError
+  from tfc_swin.training import run_dir
+  from tfc_swin.video.coder import VideoCoder
   config = run_dir.read_config(run)["model"]
   if config not in video_config_names():
     raise ModelLoadError(f"{run}: a training run of {config}, not of a video config")
@@ -82,6 +101,10 @@ def load_video_coder(spec: str, quality: int | None = None, version: str = "late
   SavedModel folder (``experiments/export_video.py``), a video training run folder (its latest
   checkpoint), or a video config name (UNTRAINED weights of ``seed``, for tests and demos: says
   so on stderr). Anything else: ModelLoadError (a zoo model of another kind: ZooError)."""
+  import tensorflow as tf
+  from tfc_swin.coder import ModelLoadError
+  from tfc_swin.training import run_dir
+  from tfc_swin.video.coder import VideoCoder
   if spec in zoo.available_models():
     return zoo.load_video(spec, quality, version)
   if quality is not None or version != "latest":

@@ -30,17 +30,25 @@ import shutil
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tensorflow as tf
+# The runtime modules only, not ``import tensorflow``: the command line codes with them after
+# importing TensorFlow's runtime without its Python API (tfc_swin.fastload); in any other
+# process this import loads TensorFlow as usual.
+from tensorflow.python.framework import constant_op, dtypes
+from tensorflow.python.framework import errors as tf_errors
 
 from tfc_swin import bitstream
 from tfc_swin.bitstream import (CHECKSUM_MODULUS, DEFAULT_MAX_PIXELS, BitstreamError,
                                 CorruptFileError, Header, NumericsMismatchError, TooLargeError,
                                 UnsupportedFileError, WrongModelError, check_pixel_limit,
                                 corrupt)
-from tfc_swin.codecs import PAD_MULTIPLE, CodingModule, ImageCodec
+# = tfc_swin.codecs.PAD_MULTIPLE (not imported from there: that loads the codecs, TFC and TFP).
+from tfc_swin.bitstream import TILE_MULTIPLE as PAD_MULTIPLE
+
+if TYPE_CHECKING:
+  from tfc_swin.codecs import CodingModule, ImageCodec
 
 MODEL_INFO_FILE = "tfc_swin_model.json"
 
@@ -107,11 +115,17 @@ def read_model_info(path: str) -> dict[str, Any]:
   """What an exported SavedModel says about itself (:data:`MODEL_INFO_FILE`); ModelLoadError
   if ``path`` is not a tfc_swin SavedModel."""
   info_path = os.path.join(path, MODEL_INFO_FILE)
-  if not tf.saved_model.contains_saved_model(path) or not os.path.exists(info_path):
+  if not _contains_saved_model(path) or not os.path.exists(info_path):
     raise ModelLoadError(f"{path}: not a tfc_swin SavedModel (no saved_model.pb / "
                          f"{MODEL_INFO_FILE})")
   with open(info_path) as f:
     return json.load(f)
+
+
+def _contains_saved_model(path: str) -> bool:
+  """``tf.saved_model.contains_saved_model`` for local folders (without TensorFlow's API)."""
+  return any(os.path.isfile(os.path.join(path, name))
+             for name in ("saved_model.pb", "saved_model.pbtxt"))
 
 
 def _without_keras_traces():
@@ -129,6 +143,7 @@ def save_model(codec: CodingModule, path: str, info: dict[str, Any]) -> None:
   (:func:`tfc_swin.video.coder.export_video_codec`)."""
   if os.path.exists(path):
     raise FileExistsError(f"{path} exists")
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   parent = os.path.dirname(os.path.abspath(path))
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(dir=parent, prefix=".export-")
@@ -160,7 +175,7 @@ def default_tile_side(height: int, width: int) -> int:
   return 0 if height * width <= MAX_UNTILED_PIXELS else DEFAULT_TILE_SIDE
 
 
-def _model_checksums(out: dict[str, tf.Tensor]) -> tuple[int, ...]:
+def _model_checksums(out: dict[str, Any]) -> tuple[int, ...]:
   """A model's index checksums in a file's form: one per latent slice when it gives them and
   has several (format version 2), else one of all its scale indexes."""
   slices = out.get("slice_checksums")
@@ -169,11 +184,24 @@ def _model_checksums(out: dict[str, tf.Tensor]) -> tuple[int, ...]:
   return (int(out["index_checksum"].numpy()),)
 
 
+def _static_string_count(model: Any) -> int | None:
+  """Strings per file of a model without running it: a codec's ``num_strings``, else the static
+  length of its ``compress`` signature's ``strings`` output; None if unknown."""
+  count = getattr(model, "num_strings", None)
+  if isinstance(count, int):
+    return count
+  try:
+    count = model.signatures["compress"].structured_outputs["strings"].shape[0]
+  except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+    return None
+  return count if isinstance(count, int) else None
+
+
 def _padded(side: int) -> int:
   return -(-side // PAD_MULTIPLE) * PAD_MULTIPLE
 
 
-def _op_error_summary(error: tf.errors.OpError) -> str:
+def _op_error_summary(error: tf_errors.OpError) -> str:
   for line in error.message.splitlines():
     line = line.strip()
     if line.startswith(("assertion failed:", "index", "indices", "Invalid", "Input")):
@@ -210,13 +238,31 @@ class Coder:
     return cls(codec, ModelId(name, codec.config.name, codec.fingerprint()), description)
 
   @classmethod
-  def from_saved_model(cls, path: str) -> "Coder":
-    """Loads a SavedModel written by :func:`tfc_swin.zoo.export_codec`."""
+  def from_saved_model(cls, path: str, functions_only: bool = False) -> "Coder":
+    """Loads a SavedModel written by :func:`tfc_swin.zoo.export_codec`.
+
+    ``functions_only``: load just its coding functions, each when first called, with
+    :class:`tfc_swin.fastload.SavedModelFunctions` instead of ``tf.saved_model.load`` (a fraction
+    of the time, the same files; ``coder.model`` then has ``compress`` / ``decompress`` but no
+    ``signatures``). Falls back to ``tf.saved_model.load`` for SavedModels it cannot run.
+    """
     info = read_model_info(path)
     if "kind" in info:  # Only video models say (tfc_swin.video.coder.VIDEO_MODEL_KIND).
       raise ModelLoadError(f"{path}: a {info['kind']} model ({info.get('config')}), not an "
                            "image model (use `tfc-swin video`)")
-    model = tf.saved_model.load(path)
+    model = None
+    from tfc_swin import fastload  # pylint: disable=import-outside-toplevel
+    if functions_only and fastload.enabled():
+      fastload.load_tfc_ops()
+      try:
+        model = fastload.SavedModelFunctions(path)
+      except fastload.UnsupportedSavedModelError:
+        model = None
+    if model is None:
+      # pylint: disable=import-outside-toplevel
+      import tensorflow as tf
+      import tensorflow_compression  # noqa: F401  (registers the model's range-coding ops)
+      model = tf.saved_model.load(path)
     return cls(model, ModelId(info["name"], info["config"], info["fingerprint"]),
                info.get("description", ""), _read_config(info.get("codec_config")))
 
@@ -245,7 +291,7 @@ class Coder:
     t0 = time.perf_counter()
     strings, checks = [], []
     for top, left, h, w in bitstream.tiles(height, width, side):
-      out = self.model.compress(tf.constant(rgb[top:top + h, left:left + w]))
+      out = self.model.compress(constant_op.constant(rgb[top:top + h, left:left + w]))
       strings += [bytes(s) for s in out["strings"].numpy()]
       checks.append(_model_checksums(out))
     t1 = time.perf_counter()
@@ -307,9 +353,9 @@ class Coder:
     """Strings per file (from the codec, else by coding a 1x1 image once) and latent sizes."""
     with self._lock:
       if self._layout is None:
-        count = getattr(self.model, "num_strings", None)
-        if not isinstance(count, int):
-          out = self.model.compress(tf.zeros([1, 1, 3], tf.uint8))
+        count = _static_string_count(self.model)
+        if count is None:
+          out = self.model.compress(constant_op.constant(np.zeros([1, 1, 3], np.uint8)))
           count = int(out["strings"].shape[0])
         channels = [getattr(self.config, k, None) for k in ("latent_channels", "hyper_channels")]
         plain = (self.config is not None and getattr(self.config, "wrapper", None) is None
@@ -338,11 +384,11 @@ class Coder:
         raise corrupt(f"entropy-coded string {i} has {len(s)} bytes, too few for a "
                       f"{header.width}x{header.height} image (at least {need})")
 
-  def _run(self, strings: list[bytes], height: int, width: int) -> dict[str, tf.Tensor]:
-    return self.model.decompress(tf.constant(strings, tf.string),
-                                 tf.constant([height, width], tf.int32))
+  def _run(self, strings: list[bytes], height: int, width: int) -> dict[str, Any]:
+    return self.model.decompress(constant_op.constant(strings, dtypes.string),
+                                 constant_op.constant([height, width], dtypes.int32))
 
-  def _checksums(self, out: dict[str, tf.Tensor], header: Header) -> tuple[int, ...]:
+  def _checksums(self, out: dict[str, Any], header: Header) -> tuple[int, ...]:
     """The decoder's index checksums in the form of the header's (one in all, or one per
     latent slice)."""
     expected = len(header.checksums())
@@ -364,10 +410,10 @@ class Coder:
     try:
       out = self._run(stream.strings, header.height, header.width)
       checks = self._checksums(out, header)
-    except (tf.errors.ResourceExhaustedError, MemoryError):
+    except (tf_errors.ResourceExhaustedError, MemoryError):
       raise TooLargeError(f"not enough memory to decode a {header.width}x{header.height} "
                           f"image ({header.pixels:,} pixels)") from None
-    except tf.errors.OpError as e:
+    except tf_errors.OpError as e:
       if "Sanity check failed" not in e.message:
         raise corrupt(f"range decoding failed: {_op_error_summary(e)}") from None
       raise self._diagnose_sanity_failure(stream) from None
@@ -380,7 +426,7 @@ class Coder:
     """The decoder's index checksums for these inputs, or None if decoding fails."""
     try:
       return self._checksums(self._run(strings, height, width), header)
-    except tf.errors.OpError:
+    except tf_errors.OpError:
       return None
 
   def _checked_slices(self, header: Header) -> int:

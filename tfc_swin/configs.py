@@ -273,6 +273,34 @@ def config_names() -> list[str]:
   return _CONFIGS.names()
 
 
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def with_transform_options(config: CodecConfig, options: str) -> CodecConfig:
+  """``config`` with scalar fields of its transform replaced, e.g. ``"fixed_windows=true,
+  hyper_plain_embedding=false"`` (ablations, issue 15); ``""`` = ``config`` itself. The name
+  gets the options in brackets, so that files and zoo entries say what they were made with."""
+  if not options:
+    return config
+  types = {f.name: type(getattr(config.transform, f.name))
+           for f in dataclasses.fields(config.transform)}
+  changes = {}
+  for item in options.split(","):
+    key, _, value = (part.strip() for part in item.partition("="))
+    if types.get(key) not in (bool, int, float) or not value:
+      raise ValueError(f"transform option {item!r}: expected NAME=VALUE with NAME one of the "
+                       f"{config.transform.kind} transform's scalar fields "
+                       f"{sorted(k for k, t in types.items() if t in (bool, int, float))}")
+    if types[key] is bool:
+      if value.lower() not in _TRUE + _FALSE:
+        raise ValueError(f"transform option {item!r}: {key} takes true or false")
+      changes[key] = value.lower() in _TRUE
+    else:
+      changes[key] = types[key](value)
+  return dataclasses.replace(config, name=f"{config.name}[{options}]",
+                             transform=dataclasses.replace(config.transform, **changes))
+
+
 def _codec(name: str, transform: TransformConfig, prior: PriorConfig, description: str,
            paper_params_m: float | None = None, wrapper: Any = None) -> CodecConfig:
   return register(CodecConfig(name, transform, prior, wrapper, paper_params_m, description))

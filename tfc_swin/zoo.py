@@ -22,16 +22,18 @@ import hashlib
 import json
 import os
 import shutil
-from importlib import metadata
-from typing import Any
-
-import tensorflow as tf
+from typing import TYPE_CHECKING, Any
 
 from tfc_swin import fileio
-from tfc_swin.codecs import ImageCodec
-from tfc_swin.codecs.video import PFrameCodec
-from tfc_swin.coder import Coder, ModelId, save_model
-from tfc_swin.video.coder import VIDEO_MODEL_KIND, VideoCoder, export_video_codec
+
+# Listing, resolving and verifying zoo entries needs no TensorFlow (the command line does that
+# before it imports TensorFlow's runtime, tfc_swin.fastload); loading and exporting import
+# what they need.
+if TYPE_CHECKING:
+  from tfc_swin.codecs import ImageCodec
+  from tfc_swin.codecs.video import PFrameCodec
+  from tfc_swin.coder import Coder, ModelId
+  from tfc_swin.video.coder import VideoCoder
 
 
 class ZooError(ValueError):
@@ -41,6 +43,8 @@ class ZooError(ValueError):
 ZOO_ENV = "TFC_SWIN_ZOO"
 #: ``kind`` of image models in manifests (video models: :data:`VIDEO_MODEL_KIND`).
 IMAGE_MODEL_KIND = "image"
+#: ``kind`` of the P-frame video models in manifests and exports (tfc_swin.video.coder).
+VIDEO_MODEL_KIND = "video"
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 INSTALLED_ZOO = os.path.join(_PACKAGE, "zoo_data")
 CHECKOUT_ZOO = os.path.join(os.path.dirname(_PACKAGE), "zoo")
@@ -188,31 +192,35 @@ def model_folder(name: str, quality: int | None = None, version: str = "latest",
   folder = os.path.join(root(), name, version, f"q{quality}")
   actual = _file_hashes(folder) if os.path.isdir(folder) else {}
   if actual != q["files"]:
-    bad = sorted(set(actual.items()) ^ set(q["files"].items()))
-    raise ZooError(f"{folder}: files do not match the manifest checksums "
-                   f"({len(bad)} differing entries, e.g. {bad[0][0]})")
+    bad = sorted({f for f, _ in set(actual.items()) ^ set(q["files"].items())})
+    raise ZooError(f"{folder}: files do not match the manifest checksums ({len(bad)} "
+                   f"file{'s' * (len(bad) > 1)}: {', '.join(bad[:3])}{', ...' * (len(bad) > 3)})")
   return folder
 
 
-def load(name: str | None = None, quality: int | None = None, version: str = "latest"
-         ) -> Coder:
+def load(name: str | None = None, quality: int | None = None, version: str = "latest",
+         functions_only: bool = False) -> Coder:
   """Loads a zoo image model as a :class:`Coder` (the default when ``name`` is None; else
-  ``quality`` None: the highest), verifying the sha256 of every file."""
+  ``quality`` None: the highest), verifying the sha256 of every file. ``functions_only``: see
+  :meth:`Coder.from_saved_model <tfc_swin.coder.Coder.from_saved_model>`."""
+  from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
   if name is None:
     d = default()
     name, version = d["model"], d.get("version", version)
     quality = quality if quality is not None else d["quality"]
-  return Coder.from_saved_model(model_folder(name, quality, version))
+  return Coder.from_saved_model(model_folder(name, quality, version), functions_only)
 
 
 def load_video(name: str, quality: int | None = None, version: str = "latest") -> VideoCoder:
   """Loads a zoo video model as a :class:`~tfc_swin.video.coder.VideoCoder` (``quality``
   None: the highest), verifying the sha256 of every file."""
+  from tfc_swin.video.coder import VideoCoder  # pylint: disable=import-outside-toplevel
   return VideoCoder.from_saved_model(model_folder(name, quality, version, VIDEO_MODEL_KIND))
 
 
 def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
   """Writes a SavedModel with ``compress`` / ``decompress`` signatures to ``path`` (atomic)."""
+  from tfc_swin.coder import Coder, save_model  # pylint: disable=import-outside-toplevel
   if os.path.exists(path):
     raise FileExistsError(f"{path} exists")
   coder = Coder.from_codec(codec, name, description)
@@ -231,6 +239,10 @@ def add_to_zoo(codec: ImageCodec | PFrameCodec, name: str, version: str, quality
   ``record`` holds what the manifest should say about this quality (lmbda, steps,
   training_data, kodak results, ...); versions of TF/TFC and file hashes are added here.
   """
+  from importlib import metadata  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tfc_swin.codecs.video import PFrameCodec  # pylint: disable=import-outside-toplevel
+  from tfc_swin.video.coder import export_video_codec  # pylint: disable=import-outside-toplevel
   is_video = isinstance(codec, PFrameCodec)
   model_kind = VIDEO_MODEL_KIND if is_video else IMAGE_MODEL_KIND
   path = os.path.join(root(), name, "manifest.json")

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 from absl import flags
 
+from tfc_swin.configs import CodecConfig, get_config, with_transform_options
+
 
 def flag_field(help_: str, default: Any = dataclasses.MISSING, **metadata: Any) -> Any:
   """A config field whose help text (and ``choices``, if given) make its flag."""
@@ -59,10 +61,21 @@ class TrainConfig:
   eval_images: int = flag_field("Number of validation images (the first, sorted).", 8)
   eval_size: int = flag_field("Validation crop size (multiple of 64).", 256)
   seed: int = flag_field("Random seed.", 0)
+  transform_options: str = flag_field(
+      "Replace scalar fields of the config's transform, e.g. 'fixed_windows=true,"
+      "hyper_plain_embedding=true' (ablations; experiments/ablation.py); empty = as registered."
+      " Fixed for the whole run.", "")
 
   @property
   def drop_step(self) -> int:
     return self.lr_drop_step if self.lr_drop_step is not None else int(0.9 * self.steps)
+
+
+def codec_config(run_config: dict[str, Any]) -> CodecConfig:
+  """The codec config of an image run (``train_config.json`` as a dict): the registered
+  ``model`` with the run's ``transform_options``."""
+  return with_transform_options(get_config(run_config["model"]),
+                                run_config.get("transform_options", ""))
 
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,

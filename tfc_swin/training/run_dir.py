@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec, build_codec
+from tfc_swin.training.config import codec_config
 
 CONFIG_FILE = "train_config.json"
 PROGRESS_FILE = "progress.json"
@@ -88,7 +89,7 @@ def restore_codec(run: str, checkpoint: str | None = None) -> ImageCodec:
   checkpoint = checkpoint or latest_checkpoint(run)
   if not checkpoint:
     raise ValueError(f"{run}: no checkpoint")
-  codec = build_codec(read_config(run)["model"])
+  codec = build_codec(codec_config(read_config(run)))
   tf.train.Checkpoint(model=codec).read(checkpoint).assert_existing_objects_matched() \
       .expect_partial()
   return codec

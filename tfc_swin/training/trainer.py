@@ -20,19 +20,19 @@ import tensorflow as tf
 from absl import flags
 
 from tfc_swin.codecs import build_codec
-from tfc_swin.configs import get_config
 from tfc_swin.eval.metrics import psnr_from_mse
 from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.layers.swin import recompute_swin_blocks
 from tfc_swin.training import run_dir
 from tfc_swin.training import config as config_lib
-from tfc_swin.training.config import TrainConfig
+from tfc_swin.training.config import TrainConfig, codec_config
 from tfc_swin.training.data import center_crops, image_dataset
 from tfc_swin.training.warm_start import init_from
 
 PIXELS_PER_RATE_UNIT = 256 * 256
 MAX_NONFINITE_STEPS = 50  # consecutive skipped steps before a run is declared diverged
-RESUME_LOCKED = ("model", "lmbda")  # a resumed run must keep these (train_config.json)
+# A resumed run must keep these (train_config.json; a field an older run lacks: its default).
+RESUME_LOCKED = ("model", "lmbda", "transform_options")
 
 
 class LearningRate(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -147,7 +147,7 @@ class Trainer:
     self._init_checkpoint = ""
 
   def _build_codec(self) -> tf.Module:
-    return build_codec(get_config(self.config.model))
+    return build_codec(codec_config(dataclasses.asdict(self.config)))
 
   def _variables(self) -> list[tf.Variable]:
     """The variables the optimizer updates."""
@@ -189,10 +189,12 @@ class Trainer:
     if not run_dir.is_run(self.config.run_dir):
       return
     stored = run_dir.read_config(self.config.run_dir)
+    defaults = {f.name: f.default for f in dataclasses.fields(self.config)}
     for key in self.resume_locked:
-      if stored.get(key) != getattr(self.config, key):
+      was = stored.get(key, defaults[key])
+      if was != getattr(self.config, key):
         raise ValueError(
-            f"{self.config.run_dir} was trained with {key}={stored.get(key)!r}, not "
+            f"{self.config.run_dir} was trained with {key}={was!r}, not "
             f"{getattr(self.config, key)!r}; resume it unchanged, or start a new run dir with "
             f"--init_from {self.config.run_dir}")
 

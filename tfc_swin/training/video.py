@@ -176,6 +176,8 @@ class VideoTrainer(Trainer):
   def __init__(self, config: VideoTrainConfig, dataset: tf.data.Dataset | None = None):
     if config.frames < 2:
       raise ValueError(f"--frames must be at least 2 (an I and a P frame), got {config.frames}")
+    if config.transform_options:
+      raise ValueError("--transform_options applies to image configs only")
     super().__init__(config, dataset)
 
   def _build_codec(self) -> PFrameCodec:

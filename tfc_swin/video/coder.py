@@ -36,11 +36,11 @@ from tfc_swin.fileio import atomic_write
 from tfc_swin.video.bitstream import (CorruptVideoError, Frame, FrameStats, VideoHeader,
                                       VideoReader, VideoWriter)
 from tfc_swin.video.frames import FrameSourceError
+# ``kind`` of a video model in its model-info JSON (defined with the zoo, which needs no TF).
+from tfc_swin.zoo import VIDEO_MODEL_KIND
 
 DEFAULT_GOP_SIZE = 12
 DEFAULT_FRAME_RATE = Fraction(30)
-#: ``kind`` of a video model in its model-info JSON.
-VIDEO_MODEL_KIND = "video"
 
 
 @dataclasses.dataclass(frozen=True)
