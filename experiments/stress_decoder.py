@@ -443,10 +443,11 @@ def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, A
           "decompress": [os.path.join(folder, "full.tfsw"), os.path.join(folder, "full.png")]}
   durations = {}
   for command, (inp, out) in full.items():
-    t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "tfc_swin", command, inp, out, *model], env=env,
-                   check=True, capture_output=True)
-    durations[command] = time.monotonic() - t0
+    for _ in range(2):  # The second run is timed: the first fills the graph cache.
+      t0 = time.monotonic()
+      subprocess.run([sys.executable, "-m", "tfc_swin", command, inp, out, "--force", *model],
+                     env=env, check=True, capture_output=True)
+      durations[command] = time.monotonic() - t0
   expected = {c: Path(out).read_bytes() for c, (_, out) in full.items()}
   report = {"kills": 0, "output_absent": 0, "output_complete": 0, "output_partial": 0,
             "input_changed": 0, "finished_before_kill": 0, "leftover_temp_files": 0,

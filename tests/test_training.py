@@ -145,7 +145,7 @@ def test_transform_options_change_the_codec_and_stay_fixed_for_the_run(data_dir,
       configs.with_transform_options(base, bad)
   run = tmp_path / "run"
   cfg = TrainConfig(model="swint-hyperprior-tiny", lmbda=0.01, data=data_dir, run_dir=str(run),
-                    patch_size=64, batch_size=2, steps=1, transform_options="fixed_windows=1")
+                    patch_size=64, batch_size=2, steps=0, transform_options="fixed_windows=1")
   Trainer(cfg).train(log=lambda _: None)
   assert run_dir.restore_codec(str(run)).config.transform.fixed_windows  # export builds it so
   with pytest.raises(ValueError, match="trained with transform_options='fixed_windows=1', not ''"):
