@@ -59,7 +59,7 @@ from absl import app, flags
 from tfc_swin.bitstream import BitstreamError, varint
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.isolation import (DecodeTimeoutError, IsolatedCoder, MemoryLimitError,
-                                WorkerCrashError, rss_kb)
+                                WorkerCrashError, process_alive, rss_kb)
 
 
 FLAGS = flags.FLAGS
@@ -412,19 +412,11 @@ def wait_gone(pids: list[int], wait: float) -> tuple[int, float]:
   """Waits up to ``wait`` seconds for ``pids`` to end: (how many still run, which are then
   killed; seconds until the last ended)."""
   t0 = time.monotonic()
-  while (alive := [p for p in pids if _running(p)]) and time.monotonic() - t0 < wait:
+  while (alive := [p for p in pids if process_alive(p)]) and time.monotonic() - t0 < wait:
     time.sleep(0.05)
   for p in alive:
     os.kill(p, signal.SIGKILL)  # Do not leave it running after counting it.
   return len(alive), time.monotonic() - t0
-
-
-def _running(pid: int) -> bool:
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-  except OSError:
-    return False
 
 
 def kill_check(spec: str, kills: int, folder: str, seed: int = 0) -> dict[str, Any]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
 from pathlib import Path
@@ -132,11 +131,3 @@ def old_export_coder(coder):
   return Coder(_WithoutSliceChecksums(coder.model), coder.model_id, config=coder.config)
 
 
-def process_alive(pid: int) -> bool:
-  """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  with open(f"/proc/{pid}/stat") as f:
-    return f.read().split(")")[-1].split()[0] != "Z"

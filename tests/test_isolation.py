@@ -17,8 +17,8 @@ import pytest
 from tfc_swin.bitstream import BitstreamError, CorruptFileError, TooLargeError
 from tfc_swin.isolation import (DecodeTimeoutError, IsolatedCoder, MemoryLimitError,
                                 WorkerCrashError, WorkerError, WorkerInputError, close_shared,
-                                rss_kb, shared_coder)
-from helpers import process_alive, smooth_image
+                                process_alive, rss_kb, shared_coder)
+from helpers import smooth_image
 
 FAKE = "helpers:fake_coder"
 

@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import process_alive
 from tfc_swin import cli
 from tfc_swin.bitstream import TooLargeError, check_pixel_limit
 from tfc_swin.isolation import (DecodeTimeoutError, IsolatedCoder, WorkerCrashError,
-                                close_shared)
+                                close_shared, process_alive)
 from tfc_swin.video import bitstream as vb
 
 LOADER = "test_video_isolation:fake_video_coder"

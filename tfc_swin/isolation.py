@@ -111,6 +111,20 @@ def _read_blocking(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
   return meta, stream.read(payload_bytes)
 
 
+def process_alive(pid: int) -> bool:
+  """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not; Linux /proc
+  for the zombie test)."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return True  # Alive, and no /proc to tell a zombie.
+
+
 def rss_kb(pid: int | str = "self", field: str = "VmRSS") -> int:
   """Resident size of a process in KB, from /proc (0 if unknown); ``field="VmHWM"``: its peak."""
   try:
