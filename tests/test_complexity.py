@@ -158,11 +158,12 @@ def test_profile_binary(tmp_path):
 def test_benchmark_binary(tmp_path):
   Image.fromarray(np.full((40, 56, 3), 100, np.uint8)).save(tmp_path / "a.png")
   output = tmp_path / "cpu.md"
-  _run("benchmark.py", "--models", "conv-charm-tiny", "--height", "64", "--width", "64",
-       "--repeats", "1", "--warmup", "0", "--gflops_size", "64", "--images", str(tmp_path),
-       "--output", str(output))
-  [record] = json.loads(output.with_suffix(".json").read_text())["records"]
+  _run("benchmark.py", "--models", "conv-charm-tiny,conv-charm-tiny@float32", "--height", "64",
+       "--width", "64", "--repeats", "1", "--warmup", "0", "--gflops_size", "64", "--images",
+       str(tmp_path), "--output", str(output))
+  record, float32 = json.loads(output.with_suffix(".json").read_text())["records"]
   assert (record["model"], record["images"]) == ("conv-charm-tiny", ["a.png"])
+  assert float32["model"] == "conv-charm-tiny@float32" and float32["checksum_match"]
   assert set(record["encode"]) == set(timing.ENCODE_STAGES) and record["checksum_match"]
   assert set(record["decode"]) == set(timing.DECODE_STAGES)
   assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))
