@@ -6,8 +6,11 @@
       --models SwinT-SSF=swint-ssf-cpu@runs/ssf_q1,SwinT-SSF=swint-ssf-cpu@runs/ssf_q2
 
 A sequence is a folder of frames, a video file ffmpeg reads or a raw ``yuv420p`` file (with
-``--size``). A model is ``[label=]config[@checkpoint]`` (a video config name, optionally the
-weights of a ``tf.train.Checkpoint(model=codec)``; models sharing a label form one RD curve).
+``--size``). A model is ``[label=]MODEL[@checkpoint]``: a zoo video model (every quality of its
+latest version: one RD curve), a SavedModel folder (``experiments/export_video.py``), a video
+training run folder (its latest checkpoint), or a video config name with the weights of a
+``tf.train.Checkpoint(model=codec)`` (untrained without one); models sharing a label form one
+RD curve.
 Every codec codes the same frames in low-delay P with a GOP of ``--gop_size`` (12 in the
 paper). Per sequence: bpp (whole file), RGB PSNR and YUV 4:2:0 PSNR (6:1:1), the BD-rate of
 each curve against x264 (paper App. C; per sequence, then averaged over the sequences that
@@ -28,8 +31,10 @@ from absl import app, flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tfc_swin import fileio
+from tfc_swin import api, fileio, zoo
 from tfc_swin.codecs.video import build_video_codec
+from tfc_swin.coder import ModelLoadError
+from tfc_swin.configs import video_config_names
 from tfc_swin.eval.bdrate import bd_rate
 from tfc_swin.video.anchors import CRFS, run_anchor
 from tfc_swin.video.coder import VideoCoder
@@ -43,7 +48,8 @@ flags.DEFINE_list("sequences", None, "Sequences: frame folders, video files or r
 flags.DEFINE_string("size", None, "WIDTHxHEIGHT of the raw .yuv sequences.")
 flags.DEFINE_string("frame_rate", None, "Frame rate (e.g. 30000/1001) if the source has none.")
 flags.DEFINE_integer("max_frames", None, "Code only the first frames of each sequence.")
-flags.DEFINE_list("models", [], "Our codecs: [label=]config[@checkpoint], comma-separated.")
+flags.DEFINE_list("models", [], "Our codecs, comma-separated: [label=]MODEL[@checkpoint] (a zoo "
+                  "video model, SavedModel folder, video run folder, or config name).")
 flags.DEFINE_list("anchors", ["x264", "x265"], "ffmpeg anchors (x264 is the BD-rate reference).")
 flags.DEFINE_list("crfs", [str(c) for c in CRFS], "CRFs of the anchors (App. B.2.2).")
 flags.DEFINE_integer("gop_size", 12, "Frames per GOP (one I frame, then P frames).")
@@ -55,26 +61,35 @@ flags.DEFINE_string("output_dir", None, "Folder for results.json, bdrate.md and 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
   label: str
-  config: str
+  model: str  # zoo video model, SavedModel or run folder, or video config name
   checkpoint: str | None = None
 
 
 def parse_model_spec(spec: str) -> ModelSpec:
-  """``[label=]config[@checkpoint]``; the label defaults to the config name."""
+  """``[label=]MODEL[@checkpoint]``; the label defaults to the model's name (a folder's last
+  component)."""
   head, _, checkpoint = spec.partition("@")
-  label, _, config = head.rpartition("=")
-  if not config:
-    raise ValueError(f"model spec {spec!r}: expected [label=]config[@checkpoint]")
-  return ModelSpec(label or config, config, checkpoint or None)
+  label, _, model = head.rpartition("=")
+  if not model:
+    raise ValueError(f"model spec {spec!r}: expected [label=]MODEL[@checkpoint]")
+  return ModelSpec(label or os.path.basename(os.path.normpath(model)), model, checkpoint or None)
 
 
-def load_coder(spec: ModelSpec) -> VideoCoder:
-  """The coder of a model spec: fresh weights, or those of its checkpoint."""
-  codec = build_video_codec(spec.config)
-  name = f"untrained/{spec.config}"
+def load_coders(spec: ModelSpec) -> list[VideoCoder]:
+  """The coders of a model spec: every quality of a zoo video model; a SavedModel or run
+  folder (:func:`tfc_swin.api.load_video_coder`); a config's fresh or checkpoint weights."""
+  if spec.model not in video_config_names():
+    if spec.checkpoint:
+      raise ValueError(f"model spec {spec.model}@{spec.checkpoint}: a checkpoint goes with "
+                       f"a video config name ({', '.join(video_config_names())})")
+    if spec.model in zoo.available_models(zoo.VIDEO_MODEL_KIND):
+      return [zoo.load_video(spec.model, q) for q in zoo.qualities(spec.model)]
+    return [api.load_video_coder(spec.model)]
+  codec = build_video_codec(spec.model)
+  name = f"untrained/{spec.model}"
   if spec.checkpoint:
-    name = f"{spec.config}@{codec.restore(spec.checkpoint)}"
-  return VideoCoder.from_codec(codec, name)
+    name = f"{spec.model}@{codec.restore(spec.checkpoint)}"
+  return [VideoCoder.from_codec(codec, name)]
 
 
 def open_sequence(path: str) -> FrameSource:
@@ -212,7 +227,10 @@ def run(argv: list[str]) -> None:
     specs = [parse_model_spec(s) for s in FLAGS.models]
   except ValueError as error:
     raise app.UsageError(str(error)) from error
-  coders = [(spec.label, load_coder(spec)) for spec in specs]
+  try:
+    coders = [(spec.label, coder) for spec in specs for coder in load_coders(spec)]
+  except (ValueError, ModelLoadError) as error:
+    raise app.UsageError(str(error)) from error
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   sequences = {}
   for name, path in zip(sequence_names(FLAGS.sequences), FLAGS.sequences):

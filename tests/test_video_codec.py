@@ -267,6 +267,7 @@ def test_model_specs(evaluate_video):
   assert parse("swint-ssf-tiny") == evaluate_video.ModelSpec("swint-ssf-tiny", "swint-ssf-tiny")
   assert parse("SSF=conv-ssf@runs/a=1/ckpt-5") == evaluate_video.ModelSpec(
       "SSF", "conv-ssf", "runs/a=1/ckpt-5")
+  assert parse("runs/ssf-0.001/") == evaluate_video.ModelSpec("ssf-0.001", "runs/ssf-0.001/")
   with pytest.raises(ValueError, match="expected"):
     parse("ours=")
 

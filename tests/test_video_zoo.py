@@ -105,6 +105,21 @@ def test_runs_become_qualities_of_a_video_manifest(video_zoo):
   assert coder.name == "tiny-video/1/q2" and coder.model_id.fingerprint == fingerprints[0.01]
 
 
+def test_evaluate_video_takes_zoo_models_and_run_folders(video_zoo):
+  """experiments/evaluate_video.py --models: a zoo video model is one curve of all its
+  qualities; a run folder is its latest checkpoint; a checkpoint needs a config name."""
+  _, runs, fingerprints = video_zoo
+  evaluate_video = load_experiment("evaluate_video")
+  spec = evaluate_video.parse_model_spec
+  assert [c.name for c in evaluate_video.load_coders(spec("tiny-video"))] == [
+      "tiny-video/1/q1", "tiny-video/1/q2"]
+  [coder] = evaluate_video.load_coders(spec(str(runs / "run-0.01")))
+  assert coder.model_id.fingerprint == fingerprints[0.01]
+  assert spec(str(runs / "run-0.01")).label == "run-0.01"
+  with pytest.raises(ValueError, match="a checkpoint goes with a video config"):
+    evaluate_video.load_coders(spec("tiny-video@ckpt-1"))
+
+
 def test_cli_codes_with_a_zoo_name_and_decodes_from_the_header(video_zoo, clip, tmp_path,
                                                                capsys):
   out = tmp_path / "clip.tfsv"
