@@ -36,7 +36,6 @@ import datetime
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,12 +43,12 @@ import types
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
 from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec, build_codec
+from tfc_swin.codecs.base import count_parameters
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.profiling import complexity, timing
@@ -147,11 +146,6 @@ def build_public(zyc2022: types.ModuleType, max_support_slices: int) -> tf.keras
   return model
 
 
-def count_parameters(model: tf.Module) -> int:
-  """Trainable parameters (as ``ImageCodec.count_parameters``)."""
-  return int(sum(np.prod(v.shape) for v in model.trainable_variables))
-
-
 def public_macs(model: tf.keras.Model, height: int, width: int) -> dict[str, complexity.MacCount]:
   """MACs per module of the public model, counted on its graphs like ours: g_a, h_a, h_s, g_s
   traced alone; ``charm`` = its whole ``compress`` minus g_a, h_a and h_s."""
@@ -202,25 +196,14 @@ def time_round(coder: Coder, image: tf.Tensor, repeats: int) -> dict[str, Any]:
 
 
 # -- peak memory ----------------------------------------------------------------------------------
-def _memory_env() -> dict[str, str]:
-  """The child environment of ``complexity.measure_peak_memory`` (see its docstring)."""
-  return dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", TF_ENABLE_ONEDNN_OPTS="0",
-              TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-
-
 def public_memory_child(src: Path, max_support_slices: int, height: int,
                         width: int) -> dict[str, Any]:
   """In this (fresh) process: as ``complexity.memory_child``, for the public model."""
   model = build_public(import_public(src), max_support_slices)
   image = tf.constant(timing.synthetic_image(height, width))
-  encoded = model.compress(image)  # traces, warms up
-  baseline = complexity._status_bytes("VmRSS")  # pylint: disable=protected-access
-  encoded, encode_bytes, method = complexity.peak_rss_growth(lambda: model.compress(image))
-  model.decompress(*encoded)
-  _, decode_bytes, _ = complexity.peak_rss_growth(lambda: model.decompress(*encoded))
-  return {"encode_bytes": encode_bytes, "decode_bytes": decode_bytes,
-          "baseline_rss_bytes": baseline, "weights_bytes": 4 * count_parameters(model),
-          "method": method}
+  return complexity.coding_peak_memory(lambda: model.compress(image),
+                                       lambda e: model.decompress(*e),
+                                       4 * count_parameters(model))
 
 
 def measure_public_memory(src: Path, max_support_slices: int, height: int,
@@ -228,7 +211,7 @@ def measure_public_memory(src: Path, max_support_slices: int, height: int,
   proc = subprocess.run(
       [sys.executable, os.path.abspath(__file__), "--memory_child", f"--public_src={src}",
        f"--public_max_support_slices={max_support_slices}", f"--height={height}",
-       f"--width={width}"], env=_memory_env(), capture_output=True, text=True, check=False)
+       f"--width={width}"], env=complexity.memory_child_env(), capture_output=True, text=True, check=False)
   if proc.returncode:
     raise RuntimeError(f"memory measurement of the public model failed:\n{proc.stderr[-2000:]}")
   return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -236,14 +219,8 @@ def measure_public_memory(src: Path, max_support_slices: int, height: int,
 
 # -- the run --------------------------------------------------------------------------------------
 def _machine() -> dict[str, Any]:
-  cpu = platform.processor()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-  except OSError:
-    pass
-  return {"cpu": cpu, "cores": os.cpu_count(), "load_average": list(os.getloadavg()),
-          "tensorflow": tf.__version__,
+  return {"cpu": timing.cpu_name(), "cores": os.cpu_count(),
+          "load_average": list(os.getloadavg()), "tensorflow": tf.__version__,
           "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
 
 

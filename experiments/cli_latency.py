@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import re
 import resource
 import statistics
@@ -164,16 +163,9 @@ def _loadavg() -> str:
   return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _cpu_name() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    return platform.processor() or "unknown CPU"
-
-
 def time_cli() -> str:
   from tfc_swin.eval.tables import markdown_table  # pylint: disable=import-outside-toplevel
+  from tfc_swin.profiling import timing  # pylint: disable=import-outside-toplevel
   image = os.path.abspath(FLAGS.image)
   trees = ([(FLAGS.baseline_label, os.path.abspath(FLAGS.baseline))] if FLAGS.baseline
            else []) + [(FLAGS.label, None)]
@@ -216,7 +208,7 @@ def time_cli() -> str:
       f"`experiments/cli_latency.py --runs {FLAGS.runs}"
       + (f" --baseline {FLAGS.baseline}" if FLAGS.baseline else "") + "`, started "
       f"{started}: {FLAGS.image} with the zoo default model, {os.cpu_count()} cores "
-      f"({_cpu_name()}), load average {load_start} at the start and {load_end} at the end, "
+      f"({timing.cpu_name()}), load average {load_start} at the start and {load_end} at the end, "
       f"float32 matmul {gflops_start:.0f} / {gflops_end:.0f} GFLOP/s (start / end). Medians "
       f"of runs 2-{FLAGS.runs} (fresh processes; run 1 warms the file cache) per row, the trees "
       "alternating within each run (same machine conditions); seconds. Outputs of all runs "

@@ -56,6 +56,11 @@ def slice_checksums(indexes: list[tf.Tensor]) -> tf.Tensor:
   return tf.stack([index_checksum([i]) for i in indexes])
 
 
+def count_parameters(module: tf.Module) -> int:
+  """Trainable parameters of a module (a codec, one of its parts, or any Keras model)."""
+  return int(sum(np.prod(v.shape) for v in module.trainable_variables))
+
+
 def module_name(name: str) -> str:
   """A config name as a tf.Module name (variable scopes take no '-' or '/')."""
   return re.sub(r"\W", "_", name)
@@ -93,8 +98,7 @@ class CodingModule(tf.Module):
 
   def count_parameters(self, module: tf.Module | None = None) -> int:
     """Trainable parameters of the codec (or of one of its parts)."""
-    module = self if module is None else module
-    return int(sum(np.prod(v.shape) for v in module.trainable_variables))
+    return count_parameters(self if module is None else module)
 
   def fingerprint(self) -> str:
     """sha256 (first 16 hex digits) over all trainable weights, in a fixed order."""

@@ -250,25 +250,31 @@ def peak_rss_growth(fn: Callable[[], Any]) -> tuple[Any, int, str]:
   return result, max(0, peak - before), "ru_maxrss"
 
 
+def coding_peak_memory(encode: Callable[[], Any], decode: Callable[[Any], Any],
+                       weights_bytes: int) -> dict[str, Any]:
+  """In the current (fresh) process: peak RSS growth of one ``encode()`` and one
+  ``decode(encoded)`` call, each after an untimed call that traces and warms up."""
+  encoded = encode()
+  baseline = _status_bytes("VmRSS")
+  encoded, encode_bytes, method = peak_rss_growth(encode)
+  decode(encoded)
+  _, decode_bytes, _ = peak_rss_growth(lambda: decode(encoded))
+  return {"encode_bytes": encode_bytes, "decode_bytes": decode_bytes,
+          "baseline_rss_bytes": baseline, "weights_bytes": weights_bytes, "method": method}
+
+
 def memory_child(config_name: str, height: int, width: int) -> dict[str, Any]:
   """In the current (fresh) process: peak RSS growth of one compress and one decompress."""
   codec = build_codec(config_name)
   codec.prepare_for_compression()
   image = tf.constant(synthetic_image(height, width))
-  encoded = codec.compress(image)  # traces, warms up
-  baseline = _status_bytes("VmRSS")
-  encoded, encode_bytes, method = peak_rss_growth(lambda: codec.compress(image))
-  codec.decompress(encoded["strings"], encoded["shape"])
-  _, decode_bytes, _ = peak_rss_growth(
-      lambda: codec.decompress(encoded["strings"], encoded["shape"]))
-  return {"encode_bytes": encode_bytes, "decode_bytes": decode_bytes,
-          "baseline_rss_bytes": baseline, "weights_bytes": 4 * codec.count_parameters(),
-          "method": method}
+  return coding_peak_memory(lambda: codec.compress(image),
+                            lambda e: codec.decompress(e["strings"], e["shape"]),
+                            4 * codec.count_parameters())
 
 
-def measure_peak_memory(config_name: str, height: int, width: int,
-                        mmap_threshold: int = 65536) -> dict[str, Any]:
-  """Runs :func:`memory_child` in a subprocess and returns its result.
+def memory_child_env(mmap_threshold: int = 65536) -> dict[str, str]:
+  """Environment of a memory-measuring child process.
 
   glibc is told to serve allocations above ``mmap_threshold`` bytes with mmap
   (``MALLOC_MMAP_THRESHOLD_``), so freed tensors leave the resident set and the warm-up call
@@ -279,13 +285,20 @@ def measure_peak_memory(config_name: str, height: int, width: int,
   such a CPU). The tensors, hence the peak, are the same either way.
   """
   repo = str(Path(__file__).resolve().parents[2])
-  env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(mmap_threshold), TF_ENABLE_ONEDNN_OPTS="0",
-             TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-             PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
+  return dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(mmap_threshold), TF_ENABLE_ONEDNN_OPTS="0",
+              TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+              PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
+
+
+def measure_peak_memory(config_name: str, height: int, width: int,
+                        mmap_threshold: int = 65536) -> dict[str, Any]:
+  """Runs :func:`memory_child` in a subprocess (:func:`memory_child_env`) and returns its
+  result."""
   code = ("import json, sys; from tfc_swin.profiling.complexity import memory_child; "
           "print(json.dumps(memory_child(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))")
   proc = subprocess.run([sys.executable, "-c", code, config_name, str(height), str(width)],
-                        env=env, capture_output=True, text=True, check=False)
+                        env=memory_child_env(mmap_threshold), capture_output=True, text=True,
+                        check=False)
   if proc.returncode:
     raise RuntimeError(f"memory measurement of {config_name} failed:\n{proc.stderr[-2000:]}")
   return json.loads(proc.stdout.strip().splitlines()[-1])

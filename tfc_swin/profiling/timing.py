@@ -9,6 +9,7 @@ same way, to check them against the sum of the stages.
 """
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -79,6 +80,15 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, warmup: int = 1) -> dict[s
 
 
 # -- images ---------------------------------------------------------------------------------------
+def cpu_name() -> str:
+  """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+  except (OSError, StopIteration):
+    return platform.processor() or "unknown CPU"
+
+
 def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
   """A deterministic smooth RGB image with mild noise (uint8, ``height x width x 3``)."""
   rng = np.random.default_rng(seed)
