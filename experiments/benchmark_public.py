@@ -211,7 +211,8 @@ def measure_public_memory(src: Path, max_support_slices: int, height: int,
   proc = subprocess.run(
       [sys.executable, os.path.abspath(__file__), "--memory_child", f"--public_src={src}",
        f"--public_max_support_slices={max_support_slices}", f"--height={height}",
-       f"--width={width}"], env=complexity.memory_child_env(), capture_output=True, text=True, check=False)
+       f"--width={width}"], env=complexity.memory_child_env(), capture_output=True, text=True,
+      check=False)
   if proc.returncode:
     raise RuntimeError(f"memory measurement of the public model failed:\n{proc.stderr[-2000:]}")
   return json.loads(proc.stdout.strip().splitlines()[-1])
