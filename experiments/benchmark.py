@@ -1,7 +1,12 @@
-"""CPU coding speed per stage, like Zhu et al. Tables 3-6, next to this machine's compute floor.
+"""CPU coding speed per stage, like Zhu et al. Tables 3-6, next to this machine's floors.
 
   python experiments/benchmark.py --models swint-hyperprior,conv-hyperprior \
       --sizes 768x512,1280x768 --repeats 3 --warmup 1 --output results/benchmark/cpu.md
+
+Two floors per stage: the matmul floor (effective MACs x 2 / the float32 matmul GFLOP/s) and,
+with --memory_floor (default), the matmul floor plus a memory term: the bytes the stage's
+non-matmul ops read and write (tfc_swin.profiling.complexity.stage_bytes) / the GB/s of TF
+elementwise work (tfc_swin.profiling.timing.memory_bandwidth), both measured in the same run.
 
 Config names get fresh random weights (timing only); ``zoo:NAME/VERSION/qQ`` entries time a
 shipped model with its trained weights (the entropy-coding stages depend on the bit rate).
@@ -45,6 +50,11 @@ flags.DEFINE_string("images", "../shared/data/kodak",
                     "image is used if the folder does not exist.")
 flags.DEFINE_integer("num_images", 1, "Number of (sorted) images to time.")
 flags.DEFINE_integer("gflops_size", 2048, "Side of the square matmul measuring GFLOP/s.")
+flags.DEFINE_bool("memory_floor", True, "Count the bytes each stage's non-matmul ops move and "
+                  "also report time / (matmul + memory) floor.")
+flags.DEFINE_list("bandwidth_mib", ["16", "128", "1024"], "Sizes (MiB) of the float32 tensors "
+                  "measuring the GB/s of elementwise work (--memory_floor); the best one counts, "
+                  "so that the memory floor stays a lower bound for cache-sized tensors.")
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TF default, all cores).")
 flags.DEFINE_string("output", "results/benchmark/cpu.md", "Markdown report path.")
 flags.DEFINE_string("json", None, "JSON results path (default: --output with .json).")
@@ -80,6 +90,21 @@ def _gflops() -> dict:
   return measured
 
 
+def _bandwidth() -> dict:
+  """The fastest of the --bandwidth_mib measurements (the others under ``sizes``)."""
+  sizes = [timing.memory_bandwidth(int(mib), repeats=5) for mib in FLAGS.bandwidth_mib]
+  for m in sizes:
+    print(f"x * 3 + 1 on {m['mib']} MiB float32: {m['gbps']:.1f} GB/s", flush=True)
+  return {**max(sizes, key=lambda m: m["gbps"]), "sizes": sizes}
+
+
+def _memory_fields(counts: dict[str, complexity.ByteCount], gbps: float) -> dict:
+  """A record's byte counts per stage (complexity.stage_bytes) and GB/s."""
+  return {"gbps": gbps, "memory_bytes": {k: c.counted for k, c in counts.items()},
+          "memory_unknown_tensors": {k: c.unknown_tensors for k, c in counts.items()},
+          "memory_skipped_ops": {k: c.skipped_ops for k, c in counts.items()}}
+
+
 def run(argv: list[str]) -> None:
   """Entry point for absl.app."""
   del argv
@@ -92,11 +117,12 @@ def run(argv: list[str]) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
   output = Path(FLAGS.output)
   json_path = Path(FLAGS.json) if FLAGS.json else output.with_suffix(".json")
-  records, gflops = [], []
+  records, gflops, bandwidth = [], [], []
   if json_path.exists():
     previous = json.loads(json_path.read_text())
     records, gflops = previous["records"], previous["gflops"]
-  first_new = len(gflops)
+    bandwidth = previous.get("bandwidth", [])
+  first_new, first_new_bandwidth = len(gflops), len(bandwidth)
   done = set() if FLAGS.overwrite else {(r["model"], r["width"], r["height"]) for r in records}
   for model in FLAGS.models:
     todo = [(w, h) for w, h in sizes if (model, w, h) not in done]
@@ -107,25 +133,37 @@ def run(argv: list[str]) -> None:
     for w, h in todo:
       images = timing.load_images(FLAGS.images, h, w, FLAGS.num_images)
       macs = complexity.module_macs(codec, h, w)
+      counts = complexity.stage_bytes(codec, h, w) if FLAGS.memory_floor else None
       gflops.append(_gflops())  # just before the record: the load on the machine drifts
+      if counts:
+        bandwidth.append(_bandwidth())
       record = timing.benchmark_codec(codec, images, FLAGS.repeats, FLAGS.warmup)
       record.update(model=model, width=w, height=h, gflops=gflops[-1]["gflops"],
                     macs_effective={k: v.effective for k, v in macs.items()},
                     macs_paper={k: v.paper for k, v in macs.items()},
                     synthetic=images[0][0] == "synthetic")
+      if counts:
+        record.update(_memory_fields(counts, bandwidth[-1]["gbps"]))
       records = [r for r in records if (r["model"], r["width"], r["height"])
                  != (model, w, h)] + [record]
       print(f"{model} {w}x{h}: encode {record['encode_sum'] * 1e3:.0f} ms "
             f"(compress() {record['compress'] * 1e3:.0f}), decode "
             f"{record['decode_sum'] * 1e3:.0f} ms (decompress() "
             f"{record['decompress'] * 1e3:.0f}), {record['bpp']:.2f} bpp", flush=True)
-      fileio.write_text(json_path, json.dumps({"records": records, "gflops": gflops}, indent=1))
+      fileio.write_text(json_path, json.dumps({"records": records, "gflops": gflops,
+                                               "bandwidth": bandwidth}, indent=1))
       fileio.write_text(output, _report(records))
-  samples = [g for m in gflops[first_new:] for g in m["samples_gflops"]]
-  if samples:
-    print(f"GFLOP/s in this run: median of the matmul samples {statistics.median(samples):.1f}, "
-          f"range {min(samples):.1f}-{max(samples):.1f}")
+  fileio.write_text(output, _report(records))  # also when every record was measured before
+  _print_samples("GFLOP/s", "matmul", gflops[first_new:], "samples_gflops")
+  _print_samples("GB/s", "x * 3 + 1", bandwidth[first_new_bandwidth:], "samples_gbps")
   print(f"wrote {output} and {json_path}")
+
+
+def _print_samples(unit: str, what: str, measurements: list[dict], key: str) -> None:
+  samples = [v for m in measurements for v in m[key]]
+  if samples:
+    print(f"{unit} in this run: median of the {what} samples {statistics.median(samples):.1f}, "
+          f"range {min(samples):.1f}-{max(samples):.1f}")
 
 
 def _report(records: list[dict]) -> str:
@@ -133,9 +171,12 @@ def _report(records: list[dict]) -> str:
       "# CPU coding speed per stage\n\n"
       "Random (untrained) weights, except `zoo:` models (trained); batch 1; each stage its "
       "own tf.function, traced, "
-      f"warmed up, median of the timed calls. Cells: ms (time / compute floor, floor = "
+      "warmed up, median of the timed calls. Cells: ms (time / matmul floor, floor = "
       "effective MACs x 2 / the float32 matmul GFLOP/s of the GFLOP/s column, measured in "
-      "the same run before the record). "
+      "the same run before the record; where the GB/s column is filled, then also time / "
+      "(matmul + memory) floor, memory floor = bytes the stage's non-matmul ops read and "
+      "write / the best GB/s of `x * 3 + 1` over the --bandwidth_mib tensor sizes, "
+      "measured with the GFLOP/s; docs/complexity.md). "
       "Effective MACs: "
       "conv/Dense/attention MACs TF executes (transposed convs at input resolution). "
       "`compress()`/`decompress()`: the codec's end-to-end tf.functions. z coding includes "

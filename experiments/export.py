@@ -9,14 +9,13 @@ zoo/<name>/<version>/q<quality>/ (a SavedModel with compress/decompress signatur
 manifest records config, lambda, steps, training data, TF/TFC versions, file sha256s and the
 measured Kodak bpp / PSNR / MS-SSIM.
 """
-import os
 import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
-from tfc_swin import fileio, image_io, zoo
+from tfc_swin import image_io, zoo
 from tfc_swin.coder import Coder
 from tfc_swin.eval import runner
 from tfc_swin.training import zoo_export
@@ -27,7 +26,8 @@ flags.DEFINE_list("runs", None, "Training run folders (with checkpoints/ and "
 flags.DEFINE_string("name", None, "Zoo model name (default: the runs' config name).")
 flags.DEFINE_string("version", "1", "Zoo version.")
 flags.DEFINE_string("kodak", "", "Folder of evaluation images (Kodak); empty = don't measure.")
-flags.DEFINE_boolean("default", False, "Make this model (at --default_quality) the zoo default.")
+flags.DEFINE_boolean("default", False, "Make this model (at --default_quality) the zoo's "
+                     "image default (a video default in zoo/zoo.json stays).")
 flags.DEFINE_integer("default_quality", 0, "Quality to make default (0 = the middle one).")
 flags.DEFINE_list("remove_versions", [], "Older versions of this model to delete from the "
                   "zoo (folders and manifest entries) after the export.")
@@ -51,15 +51,13 @@ def measure_kodak(codec, model_name: str) -> dict:
 def main(argv):
   del argv
   try:
-    name, count = zoo_export.export_runs(FLAGS.runs, FLAGS.version, FLAGS.name,
-                                         measure=measure_kodak if FLAGS.kodak else None)
+    name, _ = zoo_export.export_runs(FLAGS.runs, FLAGS.version, FLAGS.name,
+                                     measure=measure_kodak if FLAGS.kodak else None)
   except ValueError as e:  # mixed configs, a run without checkpoint
     raise app.UsageError(str(e)) from e
   if FLAGS.default:
-    quality = FLAGS.default_quality or (count + 1) // 2
-    fileio.write_json(os.path.join(zoo.root(), "zoo.json"),
-                      {"default": {"model": name, "version": FLAGS.version, "quality": quality}})
-    print(f"default model: {name} v{FLAGS.version} q{quality}")
+    chosen = zoo.set_default(name, FLAGS.version, FLAGS.default_quality or None)
+    print(f"default model: {name} v{chosen['version']} q{chosen['quality']}")
   for version in FLAGS.remove_versions:
     zoo.remove_version(name, version)
     print(f"removed {name} v{version}")

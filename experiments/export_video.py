@@ -4,7 +4,7 @@ folder, or several runs (one per quality) into the versioned zoo.
   python experiments/export_video.py --run runs/swint-ssf-cpu-0.001 \
       --output models/swint-ssf-cpu-0.001 [--name swint-ssf-cpu-0.001]
   python experiments/export_video.py --runs runs/swint-ssf-cpu-0.003,runs/swint-ssf-cpu-0.001 \
-      --version 1 [--name swint-ssf-cpu] [--remove_versions 0]
+      --version 1 [--name swint-ssf-cpu] [--default [--default_quality 2]] [--remove_versions 0]
 
 The folder holds the codec's serving module (signatures ``compress_iframe``,
 ``compress_pframe``, ``decompress_iframe``, ``decompress_pframe``) and the model-info JSON of
@@ -17,6 +17,9 @@ With ``--runs`` the runs (of one config) are ordered by lambda as in experiments
 (largest lambda = quality 1 = lowest rate) and each becomes ``zoo/<name>/<version>/q<quality>/``
 with its manifest record (kind "video", lambda, steps, training data, clip length, history,
 sha256 of every file); ``tfc-swin video compress --model NAME --quality Q`` then uses it.
+``--default`` makes it (at ``--default_quality``, default the middle quality) the zoo's video
+default (``video_default`` in zoo/zoo.json; the image default stays), which ``tfc-swin video
+compress`` without ``--model`` uses.
 """
 import os
 
@@ -39,11 +42,14 @@ flags.DEFINE_string("name", None, "Model name recorded in every file it writes (
 flags.DEFINE_list("runs", None, "Video training run folders of one config, one per quality, "
                   "exported into the zoo (instead of --run / --output).")
 flags.DEFINE_string("version", "1", "Zoo version (with --runs).")
+flags.DEFINE_boolean("default", False, "Make this zoo model (at --default_quality) the zoo's "
+                     "video default (with --runs).")
+flags.DEFINE_integer("default_quality", 0, "Quality to make default (0 = the middle one).")
 flags.DEFINE_list("remove_versions", [], "Older versions of this zoo model to delete (folders "
                   "and manifest entries) after the export (with --runs).")
 
 
-def restore_video_codec(run: str, checkpoint: str) -> PFrameCodec:
+def restore_run_codec(run: str, checkpoint: str) -> PFrameCodec:
   """The P-frame codec of a video run with the weights of ``checkpoint``."""
   codec = build_video_codec(run_dir.read_config(run)["model"])
   codec.restore(checkpoint)
@@ -54,7 +60,7 @@ def export(source: str, output: str, name: str | None = None) -> str:
   """Exports the checkpoint of ``source`` to ``output``; returns the model name."""
   run, checkpoint = run_dir.locate(source)
   cfg = run_dir.read_config(run)
-  codec = restore_video_codec(run, checkpoint)
+  codec = restore_run_codec(run, checkpoint)
   steps = run_dir.checkpoint_step(checkpoint)
   name = name or f"{os.path.basename(os.path.normpath(run))}/{os.path.basename(checkpoint)}"
   description = (f"{get_video_config(cfg['model']).description}, lambda {cfg['lmbda']}, "
@@ -66,10 +72,15 @@ def export(source: str, output: str, name: str | None = None) -> str:
 
 
 def export_to_zoo(runs: list[str], version: str, name: str | None = None,
-                  remove_versions: list[str] = ()) -> str:
-  """Exports the runs as the qualities of zoo video model ``name`` ``version``, then deletes
-  ``remove_versions``; returns the model name."""
-  name, _ = zoo_export.export_runs(runs, version, name, restore=restore_video_codec)
+                  remove_versions: list[str] = (), default: bool = False,
+                  default_quality: int | None = None) -> str:
+  """Exports the runs as the qualities of zoo video model ``name`` ``version``; if
+  ``default``, makes it (at ``default_quality``, None: the middle one) the zoo's video
+  default; then deletes ``remove_versions``. Returns the model name."""
+  name, _ = zoo_export.export_runs(runs, version, name, restore=restore_run_codec)
+  if default:
+    chosen = zoo.set_default(name, version, default_quality)
+    print(f"default video model: {name} v{chosen['version']} q{chosen['quality']}")
   for old in remove_versions:
     zoo.remove_version(name, old)
     print(f"removed {name} v{old}")
@@ -82,12 +93,15 @@ def main(argv):
     if FLAGS.run or FLAGS.output:
       raise app.UsageError("--runs exports into the zoo: no --run / --output")
     try:
-      export_to_zoo(FLAGS.runs, FLAGS.version, FLAGS.name, FLAGS.remove_versions)
+      export_to_zoo(FLAGS.runs, FLAGS.version, FLAGS.name, FLAGS.remove_versions,
+                    FLAGS.default, FLAGS.default_quality or None)
     except ValueError as e:  # mixed configs, a run without checkpoint
       raise app.UsageError(str(e)) from e
     return
   if not (FLAGS.run and FLAGS.output):
     raise app.UsageError("pass --run and --output (a SavedModel folder), or --runs (the zoo)")
+  if FLAGS.default or FLAGS.default_quality:
+    raise app.UsageError("--default / --default_quality are for zoo exports (--runs)")
   name = export(FLAGS.run, FLAGS.output, FLAGS.name)
   print(f"exported {FLAGS.run} as {name} -> {FLAGS.output}")
 

@@ -50,7 +50,7 @@ def load_experiment(name: str) -> ModuleType:
 
 def share_restored_video_codecs(export_video: ModuleType, codecs: dict) -> ModuleType:
   """``export_video`` (experiments/export_video.py, :func:`load_experiment`) whose
-  ``restore_video_codec`` restores every checkpoint as before (a new codec, its weights read),
+  ``restore_run_codec`` restores every checkpoint as before (a new codec, its weights read),
   then gives the codec that ``codecs`` (a session's, the ``restored_video_codecs`` fixture)
   holds for the same config and weights fingerprint, keeping the first of each.
 
@@ -58,13 +58,13 @@ def share_restored_video_codecs(export_video: ModuleType, codecs: dict) -> Modul
   and traced coding functions (an export of a new codec traces them: tens of seconds, most of
   its time); the files it writes are the same, since the tables derive from the weights alone.
   """
-  restore = export_video.restore_video_codec
+  restore = export_video.restore_run_codec
 
-  def restore_video_codec(run: str, checkpoint: str):
+  def restore_run_codec(run: str, checkpoint: str):
     codec = restore(run, checkpoint)
     return codecs.setdefault((codec.config.name, codec.fingerprint()), codec)
 
-  export_video.restore_video_codec = restore_video_codec
+  export_video.restore_run_codec = restore_run_codec
   return export_video
 
 

@@ -133,6 +133,71 @@ def test_matmul_gflops():
   assert measured["gflops"] > 0 and len(measured["samples_gflops"]) == 2
 
 
+def _layer_norm_gelu(x: tf.Tensor) -> tf.Tensor:
+  mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+  centered = x - mean
+  variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
+  gamma, beta = tf.constant(np.full(16, 1.5, np.float32)), tf.constant(np.zeros(16, np.float32))
+  normed = centered * tf.math.rsqrt(variance + 1e-5) * gamma + beta
+  return tf.nn.gelu(normed)
+
+
+def test_graph_bytes_of_layer_norm_and_gelu():
+  x, row, vec, scalar = 8 * 16 * 4, 8 * 4, 16 * 4, 4  # bytes of [8, 16], [8, 1], [16], []
+  expected = sum([
+      x + scalar + row,  # Mean over the last axis (the axis is an int32 scalar)
+      x + row + x,  # Sub
+      x + x,  # Square
+      x + scalar + row,  # Mean
+      row + scalar + row,  # AddV2 epsilon
+      row + row,  # Rsqrt
+      x + row + x,  # Mul by rsqrt
+      x + vec + x,  # Mul by gamma
+      x + vec + x,  # AddV2 beta
+      scalar + x + x,  # GELU: Mul by 0.5
+      x + scalar + x,  # RealDiv by sqrt(2)
+      x + x,  # Erf
+      scalar + x + x,  # AddV2 1
+      x + x + x])  # Mul
+  count = complexity.count_bytes(_layer_norm_gelu, [_spec(8, 16)])
+  assert (count.counted, count.unknown_tensors, count.skipped_ops) == (expected, 0, 0)
+
+
+def test_graph_bytes_leave_out_matmuls_reshapes_and_unknown_shapes():
+  free = complexity.count_bytes(lambda a, b: tf.reshape(tf.matmul(a, b), [-1]),
+                                [_spec(4, 8), _spec(8, 2)])
+  assert (free.counted, free.unknown_tensors) == (0, 0)
+  unknown = complexity.count_bytes(tf.nn.relu, [_spec(None, 8)])
+  assert (unknown.counted, unknown.unknown_tensors) == (0, 2)
+  loop = complexity.count_bytes(lambda a: tf.while_loop(lambda i, v: i < 3,
+                                                        lambda i, v: (i + 1, v * 2.0),
+                                                        (0, a))[1], [_spec(4)])
+  assert loop.skipped_ops == 1
+
+
+def test_combined_floor_adds_matmul_and_memory_terms():
+  assert timing.compute_floor(1e9, 100.0) == pytest.approx(0.02)
+  assert timing.memory_floor(1e9, 10.0) == pytest.approx(0.1)
+  assert timing.combined_floor(1e9, 1e9, 100.0, 10.0) == pytest.approx(0.12)
+
+
+def test_memory_bandwidth_counts_bytes_as_graph_bytes_does():
+  measured = timing.memory_bandwidth(1, repeats=2, warmup=0)
+  assert measured["gbps"] > 0 and len(measured["samples_gbps"]) == 2
+  n = 2 ** 20 // 4
+  assert measured["bytes"] == complexity.count_bytes(timing.scale_shift, [_spec(n)]).counted
+
+
+@pytest.mark.slow
+def test_stage_bytes_cover_every_stage(conv_hyperprior):
+  conv_hyperprior.prepare_for_compression()
+  counts = complexity.stage_bytes(conv_hyperprior, 64, 64)
+  assert set(counts) == set(timing.ALL_STAGES)
+  assert all(counts[s].counted > 0 for s in counts)
+  assert counts["g_a"].unknown_tensors == 0 and counts["g_s"].unknown_tensors == 0
+  assert counts["z_decoding"].unknown_tensors > 0  # z's size is a tensor argument
+
+
 def _run(script: str, *args: str) -> str:
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   proc = subprocess.run([sys.executable, str(REPO / "experiments" / script), *args], cwd=REPO,
@@ -159,15 +224,16 @@ def test_benchmark_binary(tmp_path):
   Image.fromarray(np.full((40, 56, 3), 100, np.uint8)).save(tmp_path / "a.png")
   output = tmp_path / "cpu.md"
   _run("benchmark.py", "--models", "conv-charm-tiny,conv-charm-tiny@float32", "--height", "64",
-       "--width", "64", "--repeats", "1", "--warmup", "0", "--gflops_size", "64", "--images",
-       str(tmp_path), "--output", str(output))
+       "--width", "64", "--repeats", "1", "--warmup", "0", "--gflops_size", "64",
+       "--bandwidth_mib", "1", "--images", str(tmp_path), "--output", str(output))
   record, float32 = json.loads(output.with_suffix(".json").read_text())["records"]
   assert (record["model"], record["images"]) == ("conv-charm-tiny", ["a.png"])
   assert float32["model"] == "conv-charm-tiny@float32" and float32["checksum_match"]
   assert set(record["encode"]) == set(timing.ENCODE_STAGES) and record["checksum_match"]
   assert set(record["decode"]) == set(timing.DECODE_STAGES)
   assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))
-  assert "## 64x64" in output.read_text()
+  assert record["gbps"] > 0 and set(record["memory_bytes"]) == set(timing.ALL_STAGES)
+  assert "## 64x64" in output.read_text() and "### Floors (ms)" in output.read_text()
 
 
 @pytest.mark.slow
@@ -177,8 +243,8 @@ def test_benchmark_times_a_shipped_model_with_its_weights(tmp_path):
   model = f"zoo:{default['model']}/{default['version']}/q{default['quality']}"
   output = tmp_path / "trained.md"
   _run("benchmark.py", "--models", model, "--height", "64", "--width", "64", "--repeats", "1",
-       "--warmup", "0", "--gflops_size", "64", "--images", str(tmp_path / "none"),
-       "--output", str(output))
+       "--warmup", "0", "--gflops_size", "64", "--nomemory_floor", "--images",
+       str(tmp_path / "none"), "--output", str(output))
   [record] = json.loads(output.with_suffix(".json").read_text())["records"]
   assert record["model"] == model and record["checksum_match"]
   assert "Random (untrained) weights, except `zoo:` models" in output.read_text()

@@ -17,6 +17,7 @@ from PIL import Image
 
 from tfc_swin import api, cli, zoo
 from tfc_swin.codecs import build_codec, build_video_codec
+from tfc_swin.codecs.video import restore_video_codec
 from tfc_swin.coder import ModelLoadError
 from tfc_swin.isolation import close_shared
 from tfc_swin.training import run_dir
@@ -178,20 +179,87 @@ def test_video_entry_points_refuse_image_models(video_zoo, clip, tmp_path, capsy
     api.load_video_coder(MODEL, quality=1)
 
 
+def test_video_default_serves_calls_without_a_model(video_zoo, clip, tmp_path, capsys):
+  """zoo.json's video_default: load_video(None), load_video_coder(None) and `tfc-swin video
+  compress` without --model use it; without one they fail with one line."""
+  root, _, _ = video_zoo
+  (root / "zoo.json").unlink(missing_ok=True)
+  with pytest.raises(zoo.ZooError, match="has no default video model"):
+    zoo.load_video()
+  code, _, err = run(capsys, "video", "compress", clip, tmp_path / "a.tfsv")
+  assert code == 1 and one_line_error(err, "pass --model (the zoo has no default video model)")
+  image = zoo.set_default("tiny-image", "1", 1)
+  video = zoo.set_default("tiny-video", "latest")  # the middle quality of [1, 2]
+  assert video == {"model": "tiny-video", "version": "1", "quality": 1}
+  assert zoo.default() == image and zoo.default("video") == video  # each kept the other
+  assert zoo.load_video().name == "tiny-video/1/q1"
+  assert api.load_video_coder(quality=2).name == "tiny-video/1/q2"
+  code, stdout, _ = run(capsys, "video", "compress", clip, tmp_path / "a.tfsv", "--gop", 2)
+  assert code == 0 and "(tiny-video/1/q1)" in stdout
+  assert vb.read_header(str(tmp_path / "a.tfsv")).model == "tiny-video/1/q1"
+  code, stdout, _ = run(capsys, "models", "--zoo")
+  assert [r.split()[:2] for r in stdout.splitlines()][:2] == [["tiny-image", "(default)"],
+                                                             ["tiny-video", "(default)"]]
+  with pytest.raises(zoo.ZooError, match="tiny-video v1 is the zoo video default"):
+    zoo.remove_version("tiny-video", "1")
+  with pytest.raises(zoo.ZooError, match="tiny-image v1 is the zoo default"):
+    zoo.remove_version("tiny-image", "1")
+
+
 def test_a_new_version_replaces_the_old_one(video_zoo, export_video, clip, tmp_path, capsys):
-  """The binary's flags: --runs, --version, --remove_versions (after the export)."""
+  """The binary's flags: --runs, --version, --default (the video default moves to the new
+  version before) --remove_versions (after the export)."""
   root, runs, fingerprints = video_zoo
   old_file = tmp_path / "v1.tfsv"
   assert run(capsys, "video", "compress", clip, old_file, "--model", "tiny-video")[0] == 0
+  image_default = zoo.default(missing_ok=True)
   export_video.FLAGS(["export_video", f"--runs={runs / 'run-0.01'}", "--version=2",
-                      "--name=tiny-video", "--remove_versions=1"])
+                      "--name=tiny-video", "--default", "--remove_versions=1"])
   try:
     export_video.main([])
   finally:
     export_video.FLAGS.unparse_flags()
-  assert "removed tiny-video v1" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "default video model: tiny-video v2 q1" in out and "removed tiny-video v1" in out
+  assert zoo.default("video") == {"model": "tiny-video", "version": "2", "quality": 1}
+  assert zoo.default(missing_ok=True) == image_default
   assert sorted(zoo.manifest("tiny-video")["versions"]) == ["2"]
   assert not (root / "tiny-video" / "1").exists() and zoo.qualities("tiny-video") == [1]
   assert zoo.version_records("tiny-video")[1]["1"]["fingerprint"] == fingerprints[0.01]
   code, _, err = run(capsys, "video", "decompress", old_file, tmp_path / "out")
   assert code == 1 and one_line_error(err, "tiny-video has no version 1")
+
+
+def test_reexport_of_a_video_model_codes_the_same_frames(video_zoo, clip, tmp_path, capsys):
+  """experiments/reexport.py on a video model: each quality rebuilt from its SavedModel
+  (restore_video_codec), no Kodak measurement, the video default moved, the old version gone;
+  the new version codes the same frames."""
+  old, records = zoo.version_records("tiny-video")
+  new = str(int(old) + 1)
+  zoo.set_default("tiny-video", old, 1)
+  image_default = zoo.default(missing_ok=True)
+  api.load_video_coder("tiny-video", version=old).compress(FolderFrames(clip),
+                                                           str(tmp_path / "old.tfsv"), 2)
+  reexport = load_experiment("reexport")
+  reexport.FLAGS(["reexport", "--name=tiny-video", f"--from_version={old}", f"--version={new}",
+                  f"--kodak={tmp_path}", "--remove_old"])
+  try:
+    reexport.main([])
+  finally:
+    reexport.FLAGS.unparse_flags()
+  out = capsys.readouterr().out
+  assert "tiny-video is a video model: no Kodak measurement" in out
+  assert sorted(zoo.manifest("tiny-video")["versions"]) == [new]
+  assert zoo.default("video") == {"model": "tiny-video", "version": new, "quality": 1}
+  assert zoo.default(missing_ok=True) == image_default
+  for q, record in zoo.version_records("tiny-video")[1].items():
+    assert record["fingerprint"] == records[q]["fingerprint"] and "kodak" not in record
+    assert record["lmbda"] == records[q]["lmbda"] and record["history"] == records[q]["history"]
+    assert record["reexported_from"]["version"] == old
+  coder = api.load_video_coder()
+  assert coder.name == f"tiny-video/{new}/q1"
+  coder.compress(FolderFrames(clip), str(tmp_path / "new.tfsv"), 2)
+  assert ([f.strings for f in vb.read_frames(str(tmp_path / "new.tfsv"))]
+          == [f.strings for f in vb.read_frames(str(tmp_path / "old.tfsv"))])
+  with pytest.raises(ValueError, match="an image model .conv-hyperprior-tiny., not a video"):
+    restore_video_codec(str(zoo.model_folder("tiny-image", 1)))

@@ -55,6 +55,29 @@ def test_manifest_and_qualities(zoo_root):
   assert zoo.load().name == "tiny/1/q2"
 
 
+def test_set_default_keeps_the_other_kinds_default(zoo_root):
+  root, _ = zoo_root
+  path = root / "zoo.json"
+  original = path.read_text()
+  video = {"model": "some-video", "version": "3", "quality": 1}
+  path.write_text(json.dumps({**json.loads(original), "video_default": video}))
+  try:
+    assert zoo.default("video") == video and zoo.default()["model"] == "tiny"
+    # "latest" resolves to the version; no quality: the middle one of [1, 2].
+    chosen = zoo.set_default("tiny", "latest")
+    assert chosen == {"model": "tiny", "version": "1", "quality": 1}
+    assert json.loads(path.read_text()) == {"default": chosen, "video_default": video}
+    with pytest.raises(zoo.ZooError, match="tiny version 1 has no quality 5"):
+      zoo.set_default("tiny", "1", 5)
+    path.write_text(original)  # An image default only.
+    with pytest.raises(zoo.ZooError, match=r"has no default video model \('video_default' in "
+                       r"zoo.json\); name a model \(--model\)$"):
+      zoo.load_video()
+    assert zoo.default("video", missing_ok=True) == {}
+  finally:
+    path.write_text(original)
+
+
 def test_missing_entries_give_clear_errors(zoo_root):
   with pytest.raises(zoo.ZooError, match="no model 'nope'"):
     zoo.load("nope")

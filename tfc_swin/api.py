@@ -95,17 +95,18 @@ def run_video_coder(run: str) -> VideoCoder:
   return VideoCoder.from_codec(codec, name)
 
 
-def load_video_coder(spec: str, quality: int | None = None, version: str = "latest",
-                     seed: int = 0) -> VideoCoder:
-  """A video coder from a zoo video model (``quality``: default the highest; ``version``), a
-  SavedModel folder (``experiments/export_video.py``), a video training run folder (its latest
-  checkpoint), or a video config name (UNTRAINED weights of ``seed``, for tests and demos: says
-  so on stderr). Anything else: ModelLoadError (a zoo model of another kind: ZooError)."""
+def load_video_coder(spec: str | None = None, quality: int | None = None,
+                     version: str = "latest", seed: int = 0) -> VideoCoder:
+  """A video coder from a zoo video model (the zoo's video default when ``spec`` is None;
+  ``quality``: default the highest; ``version``), a SavedModel folder
+  (``experiments/export_video.py``), a video training run folder (its latest checkpoint), or a
+  video config name (UNTRAINED weights of ``seed``, for tests and demos: says so on stderr).
+  Anything else: ModelLoadError (a zoo model of another kind: ZooError)."""
   import tensorflow as tf
   from tfc_swin.coder import ModelLoadError
   from tfc_swin.training import run_dir
   from tfc_swin.video.coder import VideoCoder
-  if spec in zoo.available_models():
+  if spec is None or spec in zoo.available_models():
     return zoo.load_video(spec, quality, version)
   if quality is not None or version != "latest":
     raise ModelLoadError(f"a quality or version selects a zoo model; {spec!r} is not one "

@@ -5,7 +5,7 @@
     tfc-swin decompress IN OUT.png [--model M] [--max-pixels N] [--timeout S] [--force] [-v]
     tfc-swin info FILE                      header fields of a compressed file
     tfc-swin demo [--model M] [--quality Q] compress + decompress the bundled sample image
-    tfc-swin video compress IN OUT.tfsv --model M [--quality Q] [--version V] [--gop N]
+    tfc-swin video compress IN OUT.tfsv [--model M] [--quality Q] [--version V] [--gop N]
                             [--width W --height H] [--rate R] [--max-pixels N] [--force]
     tfc-swin video decompress IN.tfsv OUT [--model M] [--quality Q] [--version V]
                               [--max-pixels N] [--timeout S] [--force]
@@ -13,7 +13,8 @@
 
 Video input (IN) is a folder of frames, a video file ffmpeg reads, or raw 8-bit YUV 4:2:0
 (``*.yuv``, with --width / --height); OUT of ``video decompress`` is a folder (PNG frames
-f001.png, ...) or a ``*.yuv`` file. Progress goes to stderr, one line per frame. Both
+f001.png, ...) or a ``*.yuv`` file. Without --model, ``video compress`` uses the zoo's video
+default (``video_default`` in zoo/zoo.json). Progress goes to stderr, one line per frame. Both
 ``decompress`` commands run the model in a worker process that is killed at the time limit
 (:mod:`tfc_swin.isolation`; for videos the limit is per frame).
 
@@ -124,7 +125,8 @@ def _list_zoo(zoo, markdown: bool) -> None:
   if not names:
     print(f"no models shipped ({zoo.find_root() or 'no zoo folder found'})")
     return
-  default = zoo.default(missing_ok=True)
+  defaults = {(d.get("model"), d.get("version"), d.get("quality"))
+              for d in (zoo.default(k, missing_ok=True) for k in zoo.DEFAULT_KEYS)}
   header = ["model", "version", "quality", "lambda", "steps", "train hours", "training data",
             "Kodak bpp", "Kodak PSNR", "Kodak MS-SSIM", "kind"]
   rows = []
@@ -134,8 +136,7 @@ def _list_zoo(zoo, markdown: bool) -> None:
                                  key=lambda kv: int(kv[0])):
       for q, info in sorted(entry["qualities"].items(), key=lambda kv: int(kv[0])):
         kodak = info.get("kodak", {})
-        is_default = (name, version, int(q)) == (default.get("model"), default.get("version"),
-                                                  default.get("quality"))
+        is_default = (name, version, int(q)) in defaults
         hours = info.get("train_hours")
         rows.append([name + (" (default)" if is_default else ""), version, q,
                      info.get("lmbda"), f"{info.get('total_steps', info.get('steps')):,}",
@@ -300,7 +301,7 @@ def _frame_progress(verb: str, total: int | None):
   return report
 
 
-def _video_coder(spec: str, quality: int | None = None, version: str = "latest"):
+def _video_coder(spec: str | None, quality: int | None = None, version: str = "latest"):
   """:func:`tfc_swin.api.load_video_coder`, given the zoo options only when set."""
   from tfc_swin.api import load_video_coder  # pylint: disable=import-outside-toplevel
   zoo_options = {"quality": quality} if quality is not None else {}
@@ -314,9 +315,9 @@ def cmd_video_compress(args) -> None:
   from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
   from tfc_swin.video.coder import DEFAULT_GOP_SIZE  # pylint: disable=import-outside-toplevel
   from tfc_swin.video.frames import open_frames  # pylint: disable=import-outside-toplevel
-  if args.model is None:
+  if args.model is None and not zoo.default(zoo.VIDEO_MODEL_KIND, missing_ok=True):
     shipped = zoo.available_models(zoo.VIDEO_MODEL_KIND)
-    raise CliError("pass --model: a zoo video model ("
+    raise CliError("pass --model (the zoo has no default video model): a zoo video model ("
                    + (", ".join(shipped) or "none shipped") + "), an exported video "
                    "SavedModel folder, a video training run folder, or a video config name "
                    "for an untrained model")
@@ -453,7 +454,7 @@ def _add_video_parser(sub, max_pixels: int) -> None:
   p.add_argument("output", help="the .tfsv file to write")
   p.add_argument("--model", help="zoo video model name, exported video SavedModel folder, "
                  "video training run folder, or video config name (UNTRAINED weights, for "
-                 "tests)")
+                 "tests); default: the zoo's video default (video_default in zoo.json)")
   _add_zoo_args(p)
   p.add_argument("--gop", type=_positive_int, metavar="N", help="frames per GOP: an I frame "
                  "every N frames (default: tfc_swin.video.coder.DEFAULT_GOP_SIZE, 12 as in "

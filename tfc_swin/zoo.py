@@ -3,8 +3,9 @@
 ``zoo/<model>/manifest.json`` describes every version and quality of a model: its kind
 (``"image"``, or ``"video"`` for the P-frame codecs; manifests without one are image models),
 config, lambda, training steps and data, TF/TFC versions, measured Kodak results (images), and
-the sha256 of every file (verified on load). ``zoo/zoo.json`` names the default (image) model
-and quality. Files coded with a zoo model record its :func:`entry_name`,
+the sha256 of every file (verified on load). ``zoo/zoo.json`` names the default image model,
+version and quality (``"default"``) and may name a default video model (``"video_default"``;
+:func:`default`, :func:`set_default`). Files coded with a zoo model record its :func:`entry_name`,
 ``<model>/<version>/q<quality>``, which :func:`parse_entry_name` maps back.
 
 Where the zoo is (:func:`root`): ``$TFC_SWIN_ZOO`` if set; else the copy installed with the
@@ -14,6 +15,7 @@ the source checkout the package runs from (editable install).
     coder = tfc_swin.zoo.load("swint-hyperprior-cpu", quality=2)
     data = coder.compress_array(image)
     video_coder = tfc_swin.zoo.load_video("<video model>", quality=1)  # a VideoCoder
+    tfc_swin.zoo.set_default("<video model>", "1", 2)  # then load_video() loads it
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ ZOO_ENV = "TFC_SWIN_ZOO"
 IMAGE_MODEL_KIND = "image"
 #: ``kind`` of the P-frame video models in manifests and exports (tfc_swin.video.coder).
 VIDEO_MODEL_KIND = "video"
+#: The key of each kind's default in zoo/zoo.json.
+DEFAULT_KEYS = {IMAGE_MODEL_KIND: "default", VIDEO_MODEL_KIND: "video_default"}
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 INSTALLED_ZOO = os.path.join(_PACKAGE, "zoo_data")
 CHECKOUT_ZOO = os.path.join(os.path.dirname(_PACKAGE), "zoo")
@@ -103,15 +107,44 @@ def kind(name: str) -> str:
   return manifest(name).get("kind", IMAGE_MODEL_KIND)
 
 
-def default(missing_ok: bool = False) -> dict:
-  """``{"model": ..., "version": ..., "quality": ...}`` from zoo/zoo.json (``{}`` when there is
-  none and ``missing_ok``)."""
-  path = os.path.join(root(), "zoo.json")
-  if not os.path.exists(path):
-    if missing_ok:
-      return {}
-    raise ZooError(f"the zoo at {root()} has no default model (zoo/zoo.json)")
-  return _read_json(path)["default"]
+def _defaults_path() -> str:
+  return os.path.join(root(), "zoo.json")
+
+
+def _defaults() -> dict[str, dict]:
+  """zoo/zoo.json (``{}`` when the zoo has none)."""
+  path = _defaults_path()
+  return _read_json(path) if os.path.exists(path) else {}
+
+
+def default(model_kind: str = IMAGE_MODEL_KIND, missing_ok: bool = False) -> dict:
+  """The default model of a kind: ``{"model": ..., "version": ..., "quality": ...}`` from
+  zoo/zoo.json (``{}`` when there is none, or no zoo at all, and ``missing_ok``)."""
+  if missing_ok and find_root() is None:
+    return {}
+  key = DEFAULT_KEYS[model_kind]
+  chosen = _defaults().get(key)
+  if chosen is None and not missing_ok:
+    raise ZooError(f"the zoo at {root()} has no default {model_kind} model ({key!r} in "
+                   "zoo.json); name a model (--model)")
+  return chosen or {}
+
+
+def set_default(name: str, version: str, quality: int | None = None) -> dict:
+  """Makes zoo model ``name`` ``version`` (``"latest"``: the newest) at ``quality`` (None: the
+  middle one) the default of its kind in zoo/zoo.json, keeping the other kind's default;
+  returns the new default."""
+  version, quality, _ = _quality(name, version, quality, middle=True)
+  chosen = {"model": name, "version": version, "quality": quality}
+  fileio.write_json(_defaults_path(), {**_defaults(), DEFAULT_KEYS[kind(name)]: chosen})
+  return chosen
+
+
+def _default_entry(model_kind: str, quality: int | None, version: str) -> tuple[str, int, str]:
+  """(model, quality, version) of a kind's default; ``quality`` overrides the default's."""
+  chosen = default(model_kind)
+  return (chosen["model"], quality if quality is not None else chosen["quality"],
+          chosen.get("version", version))
 
 
 def entry_name(name: str, version: str, quality: int) -> str:
@@ -177,22 +210,31 @@ def _check_kind(name: str, wanted: str) -> None:
     raise ZooError(f"zoo model {name} is {_a(found)} model, not {_a(wanted)} model (use {use})")
 
 
+def _quality(name: str, version: str, quality: int | None, middle: bool = False
+             ) -> tuple[str, int, dict]:
+  """(version, quality, manifest record) of a zoo entry; ``quality`` None: the highest (the
+  middle one if ``middle``)."""
+  version, entry = _version(name, version)
+  if quality is None:
+    known = sorted(int(q) for q in entry["qualities"])
+    quality = known[(len(known) - 1) // 2] if middle else known[-1]
+  record = entry["qualities"].get(str(quality))
+  if record is None:
+    raise ZooError(f"{name} version {version} has no quality {quality}; qualities: "
+                   f"{', '.join(sorted(entry['qualities']))}")
+  return version, quality, record
+
+
 def model_folder(name: str, quality: int | None = None, version: str = "latest",
                  model_kind: str = IMAGE_MODEL_KIND) -> str:
   """The folder of a zoo entry (``quality`` None: the highest), after checking that the model
   is of ``model_kind`` and that every file matches its manifest sha256."""
   _check_kind(name, model_kind)
-  version, entry = _version(name, version)
-  if quality is None:
-    quality = max(int(q) for q in entry["qualities"])
-  q = entry["qualities"].get(str(quality))
-  if q is None:
-    raise ZooError(f"{name} version {version} has no quality {quality}; qualities: "
-                   f"{', '.join(sorted(entry['qualities']))}")
+  version, quality, record = _quality(name, version, quality)
   folder = os.path.join(root(), name, version, f"q{quality}")
   actual = _file_hashes(folder) if os.path.isdir(folder) else {}
-  if actual != q["files"]:
-    bad = sorted({f for f, _ in set(actual.items()) ^ set(q["files"].items())})
+  if actual != record["files"]:
+    bad = sorted({f for f, _ in set(actual.items()) ^ set(record["files"].items())})
     raise ZooError(f"{folder}: files do not match the manifest checksums ({len(bad)} "
                    f"file{'s' * (len(bad) > 1)}: {', '.join(bad[:3])}{', ...' * (len(bad) > 3)})")
   return folder
@@ -200,21 +242,23 @@ def model_folder(name: str, quality: int | None = None, version: str = "latest",
 
 def load(name: str | None = None, quality: int | None = None, version: str = "latest",
          functions_only: bool = False) -> Coder:
-  """Loads a zoo image model as a :class:`Coder` (the default when ``name`` is None; else
+  """Loads a zoo image model as a :class:`Coder` (the image default when ``name`` is None; else
   ``quality`` None: the highest), verifying the sha256 of every file. ``functions_only``: see
   :meth:`Coder.from_saved_model <tfc_swin.coder.Coder.from_saved_model>`."""
   from tfc_swin.coder import Coder  # pylint: disable=import-outside-toplevel
   if name is None:
-    d = default()
-    name, version = d["model"], d.get("version", version)
-    quality = quality if quality is not None else d["quality"]
+    name, quality, version = _default_entry(IMAGE_MODEL_KIND, quality, version)
   return Coder.from_saved_model(model_folder(name, quality, version), functions_only)
 
 
-def load_video(name: str, quality: int | None = None, version: str = "latest") -> VideoCoder:
-  """Loads a zoo video model as a :class:`~tfc_swin.video.coder.VideoCoder` (``quality``
-  None: the highest), verifying the sha256 of every file."""
+def load_video(name: str | None = None, quality: int | None = None, version: str = "latest"
+               ) -> VideoCoder:
+  """Loads a zoo video model as a :class:`~tfc_swin.video.coder.VideoCoder` (the video default
+  when ``name`` is None; else ``quality`` None: the highest), verifying the sha256 of every
+  file."""
   from tfc_swin.video.coder import VideoCoder  # pylint: disable=import-outside-toplevel
+  if name is None:
+    name, quality, version = _default_entry(VIDEO_MODEL_KIND, quality, version)
   return VideoCoder.from_saved_model(model_folder(name, quality, version, VIDEO_MODEL_KIND))
 
 
@@ -269,11 +313,12 @@ def add_to_zoo(codec: ImageCodec | PFrameCodec, name: str, version: str, quality
 
 
 def remove_version(name: str, version: str) -> None:
-  """Deletes ``zoo/<name>/<version>/`` and its manifest entry (not the default's version)."""
+  """Deletes ``zoo/<name>/<version>/`` and its manifest entry (not a default's version)."""
   version, _ = _version(name, version)
-  chosen = default(missing_ok=True)
-  if (chosen.get("model"), chosen.get("version")) == (name, version):
-    raise ZooError(f"{name} v{version} is the zoo default (zoo/zoo.json); change it first")
+  for key, chosen in _defaults().items():
+    if (chosen.get("model"), chosen.get("version")) == (name, version):
+      raise ZooError(f"{name} v{version} is the zoo {key.replace('_', ' ')} (zoo/zoo.json); "
+                     "change it first")
   path = os.path.join(root(), name, "manifest.json")
   data = _read_json(path)
   del data["versions"][version]

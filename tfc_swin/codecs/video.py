@@ -31,6 +31,7 @@ within a GOP, never make a file undecodable.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import tensorflow as tf
@@ -39,7 +40,7 @@ from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_
                                   CodingModule, index_checksum, pad_to_multiple, round_up,
                                   to_uint8)
 from tfc_swin.codecs.build import build_codec, restore_codec
-from tfc_swin.codecs.image import ImageCodec
+from tfc_swin.codecs.image import MODEL_INFO_FILE, ImageCodec
 from tfc_swin.configs import VideoCodecConfig, get_video_config
 from tfc_swin.layers import ScaleSpaceWarp
 from tfc_swin.transforms.base import output_layer
@@ -301,10 +302,11 @@ def _mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(tf.math.squared_difference(x, y), axis=[1, 2, 3])
 
 
-def _read_checkpoint(view: dict[str, tf.Module], prefix: str) -> None:
-  """Reads the ``model`` of a checkpoint into the parts of a weight view (coding tables and
-  optimizer slots, if any, are ignored)."""
-  tf.train.Checkpoint(model=tf.train.Checkpoint(**view)).read(prefix) \
+def _read_checkpoint(view: dict[str, tf.Module], prefix: str, under: str = "model") -> None:
+  """Reads the object ``under`` of a checkpoint (``model`` in training checkpoints, ``codec``
+  in SavedModels) into the parts of a weight view (coding tables and optimizer slots, if any,
+  are ignored)."""
+  tf.train.Checkpoint(**{under: tf.train.Checkpoint(**view)}).read(prefix) \
       .assert_existing_objects_matched().expect_partial()
 
 
@@ -319,6 +321,27 @@ def checkpoint_prefix(source: str) -> str:
   if not latest:
     raise ValueError(f"{source}: no checkpoint found")
   return latest
+
+
+def restore_video_codec(saved_model: str) -> PFrameCodec:
+  """Rebuilds the in-memory codec of an exported video SavedModel
+  (:func:`tfc_swin.video.coder.export_video_codec`) from the config stored in it
+  (``video_config`` of :data:`MODEL_INFO_FILE`) and loads its weights: the video counterpart
+  of :func:`~tfc_swin.codecs.restore_codec`."""
+  info_path = os.path.join(saved_model, MODEL_INFO_FILE)
+  if not os.path.exists(info_path):
+    raise ValueError(f"{saved_model}: not a tfc_swin SavedModel (no {MODEL_INFO_FILE})")
+  with open(info_path) as f:
+    info = json.load(f)
+  if "video_config" not in info:
+    raise ValueError(f"{saved_model}: an image model ({info.get('config')}), not a video model")
+  codec = build_video_codec(VideoCodecConfig.from_dict(info["video_config"]))
+  _read_checkpoint(codec.weight_view(), os.path.join(saved_model, "variables", "variables"),
+                   "codec")
+  if codec.fingerprint() != info["fingerprint"]:
+    raise ValueError(f"{saved_model}: restored weights have fingerprint {codec.fingerprint()}, "
+                     f"the model says {info['fingerprint']}")
+  return codec
 
 
 def build_video_codec(config: VideoCodecConfig | str, freeze_iframe: bool = False

@@ -14,6 +14,9 @@ split into (see docs/complexity.md):
 * ``other_flops``: every other FLOP the profiler knows (bias, elementwise, softmax, LayerNorm,
   GELU, rescaling), reported separately and never added to MACs.
 
+Memory traffic (:func:`graph_bytes`, :func:`stage_bytes`): the bytes the other ops of a coding
+stage's graph read and write, for the memory term of the benchmark's floor.
+
 Peak memory is the growth of the resident set size while one ``compress`` / ``decompress``
 call runs in a fresh subprocess (after a traced warm-up call).
 """
@@ -35,13 +38,23 @@ import tensorflow as tf
 
 from tfc_swin.codecs import PAD_MULTIPLE, ImageCodec, build_codec, round_up
 from tfc_swin.eval.tables import markdown_table
-from tfc_swin.profiling.timing import synthetic_image
+from tfc_swin.profiling.timing import codec_stages, synthetic_image
 
 #: Op types whose profiler FLOPs are 2 x multiply-accumulates.
 MAC_OP_TYPES = ("Conv2D", "Conv2DBackpropInput", "DepthwiseConv2dNative", "MatMul",
                 "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
 _ATTENTION_OP_TYPES = ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
 _GDN_NAME = re.compile(r"(^|/)i?gdn\d*/")
+#: Op types that move no tensor data: constants, inputs, variable reads, aliases, metadata,
+#: and reshapes (TF's Reshape, Squeeze and ExpandDims share their input's buffer).
+FREE_OP_TYPES = frozenset({
+    "Const", "Placeholder", "ReadVariableOp", "VarHandleOp", "Identity", "IdentityN",
+    "StopGradient", "NoOp", "Shape", "ShapeN", "Size", "Rank", "Reshape", "Squeeze",
+    "ExpandDims"})
+#: Control flow and function calls: :func:`graph_bytes` does not enter their bodies.
+CALL_OP_TYPES = frozenset({
+    "If", "StatelessIf", "Case", "StatelessCase", "While", "StatelessWhile",
+    "PartitionedCall", "StatefulPartitionedCall"})
 
 #: Modules in the order of the paper's tables; ``charm`` is the sum of the prior's networks.
 MODULES = ("g_a", "h_a", "h_s", "charm", "g_s")
@@ -114,9 +127,16 @@ def _profiled_flops(graph: tf.Graph) -> dict[str, tuple[str, int]]:
   return flops
 
 
+def _traced_graph(fn: Callable[..., Any], input_specs: Sequence[Any]) -> tf.Graph:
+  """The graph of ``fn`` (a tf.function is traced as it is, not wrapped) at ``input_specs``."""
+  if not isinstance(fn, tf.types.experimental.GenericFunction):
+    fn = tf.function(fn)
+  return fn.get_concrete_function(*input_specs).graph
+
+
 def count_macs(fn: Callable[..., Any], input_specs: Sequence[tf.TensorSpec]) -> MacCount:
   """Traces ``fn`` at ``input_specs`` (fully defined shapes) and counts its MACs."""
-  graph = tf.function(fn).get_concrete_function(*input_specs).graph
+  graph = _traced_graph(fn, input_specs)
   flops = _profiled_flops(graph)
   count = MacCount()
   for op in graph.get_operations():
@@ -201,6 +221,78 @@ def module_parameters(codec: ImageCodec) -> dict[str, int]:
 
 def _sum(macs: dict[str, MacCount], names: Sequence[str]) -> MacCount:
   return sum((macs[n] for n in names), MacCount())
+
+
+# -- memory traffic -------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ByteCount:
+  """Bytes the non-matmul ops of a graph read and write (``counted``), and what was left out:
+  ``unknown_tensors`` (size not static) and ``skipped_ops`` (bodies not entered); see
+  :func:`graph_bytes`."""
+  counted: int = 0
+  unknown_tensors: int = 0
+  skipped_ops: int = 0
+
+
+def _tensor_bytes(tensor: tf.Tensor) -> int | None:
+  """dtype size x elements; 0 for resource / variant handles; None if the size is unknown."""
+  if tensor.dtype in (tf.resource, tf.variant):
+    return 0
+  if tensor.dtype == tf.string or not tensor.shape.is_fully_defined():
+    return None
+  return tensor.dtype.size * tensor.shape.num_elements()
+
+
+def graph_bytes(graph: tf.Graph) -> ByteCount:
+  """Sum of dtype size x elements of every input and output of every op of ``graph`` except
+  :data:`MAC_OP_TYPES` (their cost is the matmul floor), :data:`FREE_OP_TYPES` and
+  :data:`CALL_OP_TYPES`.
+
+  A tensor read by n counted ops counts n times, plus once as a counted op's output; resource
+  and variant handles count 0. This is the traffic of the traced graph run op by op, each op
+  reading its inputs from and writing its outputs to memory once; not a strict lower bound:
+  TF's graph optimizer removes or fuses some ops (e.g. zero-width pads), ops may write in
+  place, and caches serve some reads. ``unknown_tensors``: inputs and outputs without a static
+  shape or of variable size (strings), left out, not guessed. ``skipped_ops``:
+  :data:`CALL_OP_TYPES` ops; their bodies (loops included) are left out.
+  """
+  count = ByteCount()
+  for op in graph.get_operations():
+    if op.type in CALL_OP_TYPES:
+      count.skipped_ops += 1
+    elif op.type not in FREE_OP_TYPES and op.type not in MAC_OP_TYPES:
+      for tensor in (*op.inputs, *op.outputs):
+        size = _tensor_bytes(tensor)
+        if size is None:
+          count.unknown_tensors += 1
+        else:
+          count.counted += size
+  return count
+
+
+def count_bytes(fn: Callable[..., Any], input_specs: Sequence[Any]) -> ByteCount:
+  """Traces ``fn`` at ``input_specs`` and counts its :func:`graph_bytes`."""
+  return graph_bytes(_traced_graph(fn, input_specs))
+
+
+def stage_specs(codec: ImageCodec, height: int, width: int) -> dict[str, list[Any]]:
+  """Input specs of each stage of :func:`tfc_swin.profiling.timing.codec_stages` (batch 1), as
+  the benchmark calls them; z decoding gets z's size as a tensor, so its shapes are not static."""
+  spec = {k: tf.TensorSpec(v, tf.float32) for k, v in latent_shapes(codec, height, width).items()}
+  string = tf.TensorSpec([1], tf.string)
+  return {"g_a": [spec["x"]], "h_a": [spec["y"]], "z_coding": [spec["z"]], "h_s": [spec["z"]],
+          "y_coding": [spec["y"], spec["params"]],
+          "z_decoding": [string, tf.TensorSpec([2], tf.int32)],
+          "y_decoding": [[string] * codec.prior.num_strings, spec["params"]],
+          "g_s": [spec["y"]]}
+
+
+def stage_bytes(codec: ImageCodec, height: int, width: int) -> dict[str, ByteCount]:
+  """:func:`graph_bytes` of each coding stage's graph at ``height x width`` (needs
+  ``codec.prepare_for_compression()``)."""
+  stages = codec_stages(codec)
+  return {name: count_bytes(stages[name], specs)
+          for name, specs in stage_specs(codec, height, width).items()}
 
 
 # -- peak memory ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Coding speed: per-stage wall time of compress / decompress and the machine's GFLOP/s.
+"""Coding speed: per-stage wall time of compress / decompress, the machine's GFLOP/s and GB/s.
 
 The stages follow Zhu et al. 2022 Tables 3-6. Encoding: g_a, h_a, z coding (range-encode z
 and decode it again, as ``compress`` does), h_s, y coding (incl. the ChARM networks).
@@ -77,6 +77,26 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, warmup: int = 1) -> dict[s
   flop = 2.0 * size ** 3
   return {"size": size, "gflops": flop / statistics.median(times) / 1e9,
           "samples_gflops": [flop / t / 1e9 for t in times]}
+
+
+def scale_shift(x: tf.Tensor) -> tf.Tensor:
+  """``x * 3 + 1``, the elementwise work :func:`memory_bandwidth` times: two ops (Mul, AddV2),
+  each reading an ``x``-sized tensor and a scalar and writing an ``x``-sized tensor."""
+  return x * 3.0 + 1.0
+
+
+def memory_bandwidth(mib: int = 1024, repeats: int = 5, warmup: int = 1) -> dict[str, Any]:
+  """GB/s of TF elementwise work: :func:`scale_shift` on a float32 tensor of ``mib`` MiB (median
+  over ``repeats``).
+
+  Bytes are counted as the memory floor counts them (``complexity.graph_bytes``): every op's
+  inputs and outputs, i.e. about 4 x the tensor; TF may write AddV2's result in place.
+  """
+  x = tf.random.stateless_uniform([mib * 2 ** 20 // 4], seed=(5, 6))
+  times, _ = time_calls(tf.function(scale_shift), (x,), repeats, warmup)
+  moved = 2 * (2 * x.shape.num_elements() * 4 + 4)
+  return {"mib": mib, "bytes": moved, "gbps": moved / statistics.median(times) / 1e9,
+          "samples_gbps": [moved / t / 1e9 for t in times]}
 
 
 # -- images ---------------------------------------------------------------------------------------
@@ -200,31 +220,84 @@ def compute_floor(macs: float, gflops: float) -> float:
   return 2.0 * macs / (gflops * 1e9)
 
 
+def memory_floor(num_bytes: float, gbps: float) -> float:
+  """Seconds moving ``num_bytes`` takes at ``gbps`` GB/s."""
+  return num_bytes / (gbps * 1e9)
+
+
+def combined_floor(macs: float, num_bytes: float, gflops: float, gbps: float) -> float:
+  """Matmul plus memory floor (s): :func:`compute_floor` + :func:`memory_floor`."""
+  return compute_floor(macs, gflops) + memory_floor(num_bytes, gbps)
+
+
 # -- report ---------------------------------------------------------------------------------------
-def _cell(seconds: float, macs: float | None, gflops: float) -> str:
-  if not macs:
+#: Every stage once (h_s is shared by encoding and decoding), for the floors table.
+ALL_STAGES = ENCODE_STAGES + ("z_decoding", "y_decoding", "g_s")
+
+
+def _stage_macs(r: dict[str, Any], stages: Sequence[str]) -> float:
+  return sum(r["macs_effective"].get(STAGE_MODULES.get(s, ""), 0) for s in stages)
+
+
+def _stage_bytes(r: dict[str, Any], stages: Sequence[str]) -> int:
+  return sum(r["memory_bytes"][s] for s in stages)
+
+
+def _floors(r: dict[str, Any], stages: Sequence[str]) -> tuple[float, float | None]:
+  """(matmul floor, matmul + memory floor) of ``stages`` in seconds; the second is None for a
+  record without byte counts (benchmark.py --nomemory_floor, or older records)."""
+  macs = _stage_macs(r, stages)
+  if "memory_bytes" not in r:
+    return compute_floor(macs, r["gflops"]), None
+  return (compute_floor(macs, r["gflops"]),
+          combined_floor(macs, _stage_bytes(r, stages), r["gflops"], r["gbps"]))
+
+
+def _ratio(seconds: float, floor: float) -> str:
+  return f"{seconds / floor:.1f}x" if floor else "–"
+
+
+def _cell(r: dict[str, Any], seconds: float, stages: Sequence[str]) -> str:
+  """``ms (time / matmul floor)``, with byte counts ``ms (time / matmul floor / time /
+  (matmul + memory) floor)``."""
+  matmul, total = _floors(r, stages)
+  if not matmul:  # range coding only: no network, no meaningful floor
     return f"{seconds * 1e3:.1f}"
-  return f"{seconds * 1e3:.1f} ({seconds / compute_floor(macs, gflops):.1f}x)"
+  if total is not None:
+    return f"{seconds * 1e3:.1f} ({_ratio(seconds, matmul)} / {_ratio(seconds, total)})"
+  return f"{seconds * 1e3:.1f} ({_ratio(seconds, matmul)})"
 
 
 def _encode_row(r: dict[str, Any]) -> list[Any]:
-  macs, g = r["macs_effective"], r["gflops"]
-  enc_macs = sum(macs[m] for m in ("g_a", "h_a", "h_s", "charm"))
-  return ([r["model"]] + [_cell(r["encode"][s], macs.get(STAGE_MODULES.get(s, "")), g)
-                          for s in ENCODE_STAGES]
-          + [_cell(r["encode_sum"], enc_macs, g), f"{r['compress'] * 1e3:.1f}",
-             f"{r['compress'] / r['encode_sum']:.2f}", f"{enc_macs / 1e9:.1f}", f"{g:.0f}",
-             f"{r['bpp']:.2f}"])
+  return ([r["model"]] + [_cell(r, r["encode"][s], [s]) for s in ENCODE_STAGES]
+          + [_cell(r, r["encode_sum"], ENCODE_STAGES), f"{r['compress'] * 1e3:.1f}",
+             f"{r['compress'] / r['encode_sum']:.2f}",
+             f"{_stage_macs(r, ENCODE_STAGES) / 1e9:.1f}", f"{r['gflops']:.0f}",
+             f"{r['gbps']:.1f}" if "gbps" in r else "–", f"{r['bpp']:.2f}"])
 
 
 def _decode_row(r: dict[str, Any]) -> list[Any]:
-  macs, g = r["macs_effective"], r["gflops"]
-  dec_macs = sum(macs[m] for m in ("h_s", "charm", "g_s"))
-  return ([r["model"]] + [_cell(r["decode"][s], macs.get(STAGE_MODULES.get(s, "")), g)
-                          for s in DECODE_STAGES]
-          + [_cell(r["decode_sum"], dec_macs, g), f"{r['decompress'] * 1e3:.1f}",
-             f"{r['decompress'] / r['decode_sum']:.2f}", f"{dec_macs / 1e9:.1f}",
-             r["checksum_match"]])
+  return ([r["model"]] + [_cell(r, r["decode"][s], [s]) for s in DECODE_STAGES]
+          + [_cell(r, r["decode_sum"], DECODE_STAGES), f"{r['decompress'] * 1e3:.1f}",
+             f"{r['decompress'] / r['decode_sum']:.2f}",
+             f"{_stage_macs(r, DECODE_STAGES) / 1e9:.1f}", r["checksum_match"]])
+
+
+def _floor_rows(r: dict[str, Any]) -> list[list[Any]]:
+  """Per stage and per direction: time, both floors and their parts, what is uncounted."""
+  times = {**r["decode"], **r["encode"]}
+  rows = ([(s, times[s], [s]) for s in ALL_STAGES]
+          + [("encode sum", r["encode_sum"], ENCODE_STAGES),
+             ("decode sum", r["decode_sum"], DECODE_STAGES)])
+  out = []
+  for name, seconds, stages in rows:
+    matmul, total = _floors(r, stages)
+    out.append([r["model"], name, f"{seconds * 1e3:.1f}", f"{matmul * 1e3:.1f}",
+                f"{_stage_bytes(r, stages) / 1e9:.3f}", f"{(total - matmul) * 1e3:.1f}",
+                _ratio(seconds, matmul), _ratio(seconds, total) if matmul else "–",
+                sum(r["memory_unknown_tensors"][s] for s in stages),
+                sum(r["memory_skipped_ops"][s] for s in stages)])
+  return out
 
 
 def _paper_row(model: str) -> list[Any]:
@@ -234,19 +307,33 @@ def _paper_row(model: str) -> list[Any]:
 
 
 def markdown_report(records: Sequence[dict[str, Any]]) -> str:
-  """Encode / decode tables per image size; stage cells are ``ms (time / compute floor)``."""
+  """Encode / decode tables per image size; stage cells are ``ms (time / matmul floor)``, or
+  ``ms (time / matmul floor / time / (matmul + memory) floor)`` for records with byte counts,
+  which also get a table of their floors."""
   lines = []
   sizes = sorted({(r["width"], r["height"]) for r in records}, key=lambda s: s[0] * s[1])
   for w, h in sizes:
     rows = [r for r in records if (r["width"], r["height"]) == (w, h)]
     lines += [f"## {w}x{h}", "", "### Encoding (ms)", "",
               markdown_table(["Model", "g_a", "h_a", "z", "h_s", "y (+ChARM)", "sum",
-                              "compress()", "compress/sum", "eff. GMACs", "GFLOP/s", "bpp"],
-                             [_encode_row(r) for r in rows]),
+                              "compress()", "compress/sum", "eff. GMACs", "GFLOP/s", "GB/s",
+                              "bpp"], [_encode_row(r) for r in rows]),
               "", "### Decoding (ms)", "",
               markdown_table(["Model", "z", "h_s", "y (+ChARM)", "g_s", "sum", "decompress()",
                               "decompress/sum", "eff. GMACs", "checksum ok"],
                              [_decode_row(r) for r in rows]), ""]
+    counted = [r for r in rows if "memory_bytes" in r]
+    if counted:
+      lines += ["### Floors (ms)", "",
+                "Matmul floor: effective MACs x 2 / GFLOP/s; memory floor: bytes the non-matmul "
+                "ops read and write (tfc_swin.profiling.complexity.graph_bytes) / GB/s. "
+                "Uncounted: tensors without a static shape or of variable size (strings), and "
+                "control-flow / call ops whose bodies are not entered.", "",
+                markdown_table(["Model", "stage", "ms", "matmul floor", "GB moved",
+                                "memory floor", "time / matmul floor",
+                                "time / (matmul + memory) floor", "uncounted tensors",
+                                "uncounted calls"],
+                               [row for r in counted for row in _floor_rows(r)]), ""]
   paper = [m for m in PAPER_CPU_MS if any(r["model"] == m for r in records)]
   if paper:
     lines += ["## Paper CPU reference (Tables 5-6, 768x512, Xeon W-2123, PyTorch; ms)", "",
