@@ -242,6 +242,8 @@ def test_nonfinite_steps_are_skipped_then_divergence_stops(tmp_path, monkeypatch
   with pytest.raises(FloatingPointError, match="3 non-finite steps in a row"):
     trainer.train(log=lambda _: None)
   assert trainer.codec.fingerprint() == before  # the NaN gradients never reached the weights
+  assert trainer.step == 0  # ... nor the step counter
+  assert all(not np.any(v.numpy()) for v in trainer.optimizer.variables[1:])  # ... nor Adam
   assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is None
 
 
