@@ -37,6 +37,7 @@ flags.DEFINE_integer("steps", 3, "Timed steps after the first (tracing) step; th
                      "reported.")
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: all cores).")
 flags.DEFINE_boolean("recompute", False, "Recompute Swin block activations (TrainConfig).")
+flags.DEFINE_boolean("xla_elementwise", False, "XLA-fused LayerNorm / GELU (TrainConfig).")
 flags.DEFINE_string("output", "", "JSON list to append the record to (empty: print only).")
 
 
@@ -47,14 +48,16 @@ def forward_macs(model: str, patch: int, batch: int) -> int:
   return batch * sum(macs[n].effective for n in names)
 
 
-def measure(model: str, patch: int, batch: int, steps: int, recompute: bool) -> dict:
+def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
+            xla_elementwise: bool = False) -> dict:
   """One record: seconds per step (median), peak RSS, floor ratio."""
   gflops = matmul_gflops()["gflops"]
   data = tf.data.Dataset.from_tensors(
       tf.random.stateless_uniform([patch, patch, 3], (1, 2), 0, 255)).repeat().batch(batch)
   with tempfile.TemporaryDirectory() as run:
     config = TrainConfig(model=model, lmbda=0.01, data="", run_dir=run, patch_size=patch,
-                         batch_size=batch, recompute=recompute)
+                         batch_size=batch, recompute=recompute,
+                         xla_elementwise=xla_elementwise)
     trainer = Trainer(config, dataset=data)
     step = trainer._train_step_fn()  # pylint: disable=protected-access
     iterator = iter(trainer.strategy.experimental_distribute_dataset(data))
@@ -70,6 +73,7 @@ def measure(model: str, patch: int, batch: int, steps: int, recompute: bool) -> 
   seconds = statistics.median(times)
   floor = compute_floor(3 * forward_macs(model, patch, batch), gflops)
   return {"model": model, "batch_size": batch, "patch_size": patch, "recompute": recompute,
+          "xla_elementwise": xla_elementwise,
           "threads": FLAGS.threads, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
           "first_step_s": round(first, 2), "step_s": round(seconds, 3),
           "steps_per_s": round(1 / seconds, 3), "floor_s": round(floor, 3),
@@ -82,7 +86,7 @@ def main(argv):
   get_config(FLAGS.model)  # Clear error for an unknown name before any work.
   setup_devices(threads=FLAGS.threads)
   record = measure(FLAGS.model, FLAGS.patch_size, FLAGS.batch_size, FLAGS.steps,
-                   FLAGS.recompute)
+                   FLAGS.recompute, FLAGS.xla_elementwise)
   print(json.dumps(record))
   if FLAGS.output:
     records = []

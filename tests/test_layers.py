@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from tfc_swin.layers import (PatchMerge, PatchSplit, SwinStage, SwinTransformerBlock,
                              WindowAttention)
-from tfc_swin.layers.swin import effective_window, recompute_swin_blocks
+from tfc_swin.layers import compiled
+from tfc_swin.layers.swin import LayerNorm, effective_window, recompute_swin_blocks
 
 
 @pytest.mark.parametrize("shape", [(2, 16, 16, 32), (1, 7, 13, 32), (1, 1, 1, 32),
@@ -141,3 +142,32 @@ def test_recomputed_blocks_give_the_same_outputs_and_gradients():
   assert len(plain) == len(recomputed)
   for a, b in zip(plain, recomputed):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def _value_and_grads(fn, x, variables):
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = fn(x)
+    loss = tf.reduce_sum(y * tf.cos(y))
+  return [y] + tape.gradient(loss, [x] + list(variables))
+
+
+def test_compiled_layer_norm_and_gelu_match_the_plain_ops():
+  """Training steps trace LayerNorm and GELU as XLA clusters (layers.compiled): same values
+  and gradients as the plain ops up to float rounding; float64 and code outside the context
+  keep the plain ops."""
+  x = tf.random.stateless_normal([2, 5, 7, 24], (3, 4)) * 3.0 + 1.0
+  norm = LayerNorm(epsilon=1e-5)
+  norm.build(x.shape)
+  norm.gamma.assign(tf.random.stateless_normal([24], (5, 6)))
+  norm.beta.assign(tf.random.stateless_normal([24], (7, 8)))
+  for fn, variables in ((norm, norm.trainable_variables), (compiled.gelu, [])):
+    plain = _value_and_grads(fn, x, variables)
+    with compiled.compiled_elementwise():
+      fused = _value_and_grads(fn, x, variables)
+    for a, b in zip(plain, fused):
+      np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-4, atol=2e-4)
+  assert not compiled.use_compiled(x)
+  with compiled.compiled_elementwise():
+    assert compiled.use_compiled(x)
+    assert not compiled.use_compiled(tf.cast(x, tf.float64))

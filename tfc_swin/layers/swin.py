@@ -14,6 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfc_swin.layers import compiled
+
 _MASK_VALUE = -100.0
 
 
@@ -149,9 +151,12 @@ class WindowAttention(tf.keras.layers.Layer):
 @tf.keras.utils.register_keras_serializable("tfc_swin")
 class LayerNorm(tf.keras.layers.LayerNormalization):
   """Keras LayerNormalization over the last axis that also runs in float64 with float32
-  weights (see :mod:`tfc_swin.layers.precision`); float32 results are Keras' exactly."""
+  weights (see :mod:`tfc_swin.layers.precision`); float32 results are Keras' exactly, except
+  in training steps (:mod:`tfc_swin.layers.compiled`)."""
 
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    if compiled.use_compiled(inputs):
+      return compiled.layer_norm(inputs, self.gamma, self.beta, self.epsilon)
     if inputs.dtype == self.gamma.dtype:
       return super().call(inputs)
     mean, variance = tf.nn.moments(inputs, [-1], keepdims=True)
@@ -199,7 +204,7 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     self.attn = WindowAttention(self.window_size, self.head_dim, self.relative_position_bias,
                                 name="attn")
     self.mlp = tf.keras.Sequential([
-        tf.keras.layers.Dense(int(dim * self.mlp_ratio), activation="gelu", name="fc1"),
+        tf.keras.layers.Dense(int(dim * self.mlp_ratio), activation=compiled.gelu, name="fc1"),
         tf.keras.layers.Dense(dim, name="fc2"),
     ], name="mlp")
     super().build(input_shape)

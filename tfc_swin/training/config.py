@@ -43,6 +43,10 @@ class TrainConfig:
   recompute: bool = flag_field("Recompute Swin block activations in the backward pass instead of "
                                "keeping them: much less memory, about 1.3x the compute "
                                "(docs/complexity.md).", False)
+  xla_elementwise: bool = flag_field("Fuse LayerNorm and GELU (and their gradients) with XLA "
+                                     "in the training step (tfc_swin.layers.compiled): 1.19x "
+                                     "faster for swint-hyperprior-cpu, no gain with fixed "
+                                     "windows (docs/complexity.md).", False)
   clip_norm: float = flag_field("Clip gradients to this global norm (0 = off, as in the paper); "
                             "non-finite steps are always skipped.", 0.0)
   max_minutes: float = flag_field("Stop (with a checkpoint) after this many minutes; 0 = off.", 0.0)
@@ -63,7 +67,8 @@ class TrainConfig:
   seed: int = flag_field("Random seed.", 0)
   transform_options: str = flag_field(
       "Replace scalar fields of the config's transform, e.g. 'fixed_windows=true,"
-      "hyper_plain_embedding=true' (ablations; experiments/ablation.py); empty = as registered."
+      "hyper_plain_embedding=true' (ablations, e.g. docs/zoo.md 'Issue 15 A/B'); empty = as "
+      "registered."
       " Fixed for the whole run.", "")
 
   @property

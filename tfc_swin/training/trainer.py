@@ -7,6 +7,7 @@ the last steps.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -21,6 +22,7 @@ from absl import flags
 
 from tfc_swin.codecs import build_codec
 from tfc_swin.eval.metrics import psnr_from_mse
+from tfc_swin.layers.compiled import compiled_elementwise
 from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.layers.swin import recompute_swin_blocks
 from tfc_swin.training import run_dir
@@ -238,7 +240,9 @@ class Trainer:
     @tf.function
     def train_step(iterator):
       x = next(iterator)
-      results = self.strategy.run(replica_step, args=(x,))
+      fused = compiled_elementwise() if self.config.xla_elementwise else contextlib.nullcontext()
+      with fused:  # XLA-fused LayerNorm / GELU (and their gradients)
+        results = self.strategy.run(replica_step, args=(x,))
       return {k: self.strategy.reduce("SUM", v, axis=None) for k, v in results.items()}, x
 
     return train_step
