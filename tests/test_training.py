@@ -184,9 +184,13 @@ def test_validation_on_fixed_crops(data_dir, hyperprior_run, tmp_path):
 def test_init_from_hyperprior_run(data_dir, hyperprior_run, tmp_path):
   hp, _ = hyperprior_run  # A conv-hyperprior-tiny run "hp" of 4 steps
   out = subprocess.run(train_args(data_dir, tmp_path / "charm", "conv-charm-tiny", 2,
-                                  f"--init_from={hp}"),
+                                  f"--init_from={hp}", f"--eval_data={data_dir}",
+                                  "--eval_every=2", "--eval_images=1", "--eval_size=64"),
                        env=ENV, capture_output=True, text=True, check=True).stderr
   assert "initialized g_a, g_s, h_a, h_s, hyperprior from" in out  # ChARM starts fresh
+  # A fork is validated where it starts, then every --eval_every steps.
+  validations = run_dir.read_progress(str(tmp_path / "charm"))["validation"]
+  assert [v["step"] for v in validations] == [0, 2] and "validation at step 0: psnr" in out
   stages = run_history(str(tmp_path / "charm"))  # what the zoo manifest records
   assert [(s["run"], s["model"], s["steps"], s["tracked_steps"]) for s in stages] == [
       ("hp", "conv-hyperprior-tiny", 4, 4), ("charm", "conv-charm-tiny", 2, 2)]

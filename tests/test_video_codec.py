@@ -236,7 +236,7 @@ def test_files_of_other_models_or_damaged_files_are_refused(coder, tmp_path):
 
 
 @pytest.mark.slow
-def test_restore_and_init_iframe(tmp_path, codec):
+def test_restore_and_init_parts(tmp_path, codec):
   video = build_video_codec("conv-ssf-tiny")
   saved = tf.train.Checkpoint(model=video).save(str(tmp_path / "video" / "ckpt"))
   fingerprint = video.fingerprint()
@@ -248,12 +248,23 @@ def test_restore_and_init_iframe(tmp_path, codec):
 
   image = build_codec("conv-hyperprior-tiny")
   tf.train.Checkpoint(model=image).write(str(tmp_path / "image" / "ckpt-7"))
-  video.init_iframe(str(tmp_path / "image" / "ckpt-7"))
+  video.init_part("iframe", str(tmp_path / "image" / "ckpt-7"))
   assert video.iframe.fingerprint() == image.fingerprint()
+  # A warm start of the residual codec from an image model of its shapes (--init_residual).
+  donor = ImageCodec(video.config.residual)
+  tf.train.Checkpoint(model=donor).write(str(tmp_path / "residual" / "ckpt-3"))
+  assert video.residual.fingerprint() != donor.fingerprint()
+  video.init_part("residual", str(tmp_path / "residual" / "ckpt-3"))
+  assert video.residual.fingerprint() == donor.fingerprint()
+  with pytest.raises(ValueError, match="'flow' is not"):
+    video.init_part("flow", str(tmp_path / "image" / "ckpt-7"))
+  with pytest.raises(ValueError, match="do not fit the residual codec"):
+    video._copy_part("residual", build_codec("swint-hyperprior-tiny"), "donor")  # pylint: disable=protected-access
   with pytest.raises(ValueError, match="no checkpoint"):
     video.restore(str(tmp_path))
+  codec.ensure_prepared()  # a no-op after the coding tests
   with pytest.raises(RuntimeError, match="before prepare_for_compression"):
-    codec.restore(saved)  # the shared codec has its coding tables
+    codec.restore(saved)
   assert isinstance(video, PFrameCodec) and video.num_strings == {"I": 2, "P": 4}
 
 

@@ -484,7 +484,11 @@ _video("swint-ssf-res", _SSF_IFRAME, _CONV_FLOW, _SWIN_RESIDUAL,
 _CPU_CONV_FLOW = _ssf_conv((64, 64, 64, 96), (64, 64, 96), in_channels=6)
 _CPU_CONV_RESIDUAL = _ssf_conv((64, 64, 64, 96), (64, 64, 96))
 _CPU_SWIN_FLOW = _ssf_swin((48, 64, 96), (1, 2, 1), (64, 64, 96), 4, False, in_channels=6)
-_CPU_SWIN_RESIDUAL = _ssf_swin((48, 64, 96), (1, 2, 1), (64, 64, 96), 8, True)
+# The SwinT residual codec at CPU size is the shipped image model's transform (four x2 merges,
+# Swin h_a / h_s; fixed windows) rather than App. A.2's x4-x2-x2 layout, so that it can start
+# from the trained image model (--init_residual): from scratch, the CPU step budget left it no
+# better than copying the previous frame (docs/zoo.md).
+_CPU_SWIN_RESIDUAL = _SWIN_CPU_FIXED
 _CPU_IFRAME = "swint-hyperprior-cpu"
 _video("conv-ssf-cpu", _CPU_IFRAME, _CPU_CONV_FLOW, _CPU_CONV_RESIDUAL,
        "Conv-SSF sized for CPU training")

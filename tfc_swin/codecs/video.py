@@ -9,7 +9,10 @@ codes ``x - prediction`` and the reconstruction is ``prediction + residual_hat``
 
 Scaling. Frames stay in [0, 255] everywhere: both codecs' g_a divide by 255 and their g_s
 multiply by 255, as for images; the flow codec's input is the two frames stacked (6 channels)
-and the residual codec's input is the signed difference. The flow codec's output ``f`` (3
+and the residual codec's input is the signed difference plus :data:`RESIDUAL_OFFSET` (taken
+off its output again): residuals then look like the mid-grey images an image codec knows, so
+the residual codec can start from a trained image model (``--init_residual``); a new one
+starts with its output at the offset. The flow codec's output ``f`` (3
 channels on that [0, 255] scale) is read as ``f / 255 * (FLOW_PIXELS, FLOW_PIXELS, M)``: a
 full-range output (255) is a displacement of :data:`FLOW_PIXELS` pixels in x / y and the
 coarsest of the M scale levels (the warp clamps the scale to [0, M]), so one intensity level
@@ -50,6 +53,8 @@ FLOW_PIXELS = 64.0
 PARTS = ("iframe", "flow", "residual")
 #: Initial scale of the flow and residual g_s output layers (see :func:`_damp_output`).
 OUTPUT_INIT_GAIN = 0.01
+#: Added to the residual before its codec and taken off its output (see the module docstring).
+RESIDUAL_OFFSET = 128.0
 
 _REFERENCE_SPEC = tf.TensorSpec([None, None, 3], tf.uint8, name="reference")
 
@@ -71,7 +76,7 @@ class PFrameCodec(CodingModule):
   """Scale-space-flow P-frame codec built from a :class:`VideoCodecConfig` (sec. 3.2).
 
   ``freeze_iframe``: the I-frame codec (usually started from a shipped image model, see
-  :meth:`init_iframe`) is left out of :attr:`training_variables` and runs in inference mode
+  :meth:`init_part`) is left out of :attr:`training_variables` and runs in inference mode
   without gradients in :meth:`__call__`.
   """
 
@@ -81,8 +86,8 @@ class PFrameCodec(CodingModule):
     self.iframe = build_codec(config.iframe)
     self.flow = ImageCodec(config.flow)
     self.residual = ImageCodec(config.residual)
-    for codec in (self.flow, self.residual):
-      _damp_output(codec)
+    _damp_output(self.flow)
+    _damp_output(self.residual, RESIDUAL_OFFSET)
     self.warp = ScaleSpaceWarp()
     self._tables_fingerprint = None
 
@@ -108,8 +113,9 @@ class PFrameCodec(CodingModule):
     flow = self.flow.autoencode(tf.concat([x, reference], axis=-1), training)
     field = self.flow_field(flow["x_hat"])
     prediction = self.warp(reference, field)
-    residual = self.residual.autoencode(x - prediction, training)
-    return {"x_hat": prediction + residual["x_hat"], "prediction": prediction, "flow": field,
+    residual = self.residual.autoencode(x - prediction + RESIDUAL_OFFSET, training)
+    x_hat = prediction + residual["x_hat"] - RESIDUAL_OFFSET
+    return {"x_hat": x_hat, "prediction": prediction, "flow": field,
             "bits": flow["bits"] + residual["bits"]}
 
   def __call__(self, clip: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
@@ -140,18 +146,22 @@ class PFrameCodec(CodingModule):
             "mse": tf.reduce_mean(tf.math.squared_difference(clip, x_hat), axis=[2, 3, 4]),
             "flow_loss": tf.stack([o["flow_loss"] for o in outputs], axis=1)}
 
-  def init_iframe(self, source: str) -> str:
-    """Loads the I-frame codec's weights from an exported image SavedModel (same config), an
-    image training checkpoint prefix, or a folder of checkpoints / training run folder.
+  def init_part(self, part: str, source: str) -> str:
+    """Loads the weights of the ``iframe`` or ``residual`` codec from an image model: an
+    exported SavedModel, an image training checkpoint prefix, or a folder of checkpoints /
+    training run folder. The I-frame codec needs the same config; the residual codec (a warm
+    start, see ``--init_residual``) only the same weight shapes.
 
     Before :meth:`prepare_for_compression`. Returns what was read.
     """
-    self._check_unprepared("init_iframe")
+    if part not in ("iframe", "residual"):
+      raise ValueError(f"init_part: {part!r} is not 'iframe' or 'residual'")
+    self._check_unprepared(f"init_part({part!r})")
     if tf.saved_model.contains_saved_model(source):
-      self._copy_iframe(restore_codec(source), source)
+      self._copy_part(part, restore_codec(source), source)
       return source
     read = checkpoint_prefix(source)
-    _read_checkpoint(self.iframe.weight_view(), read)
+    _read_checkpoint(getattr(self, part).weight_view(), read)
     return read
 
   def restore(self, source: str) -> str:
@@ -170,13 +180,18 @@ class PFrameCodec(CodingModule):
       raise RuntimeError(f"{self.config.name}: {what} must come before "
                          "prepare_for_compression() (the coding tables derive from the weights)")
 
-  def _copy_iframe(self, donor: tf.Module, source: str) -> None:
-    mine, theirs = self.iframe.config, donor.config
-    if (mine.transform, mine.prior, mine.wrapper) != (theirs.transform, theirs.prior,
-                                                      theirs.wrapper):
+  def _copy_part(self, part: str, donor: tf.Module, source: str) -> None:
+    target = getattr(self, part)
+    mine, theirs = target.config, donor.config
+    if part == "iframe" and (mine.transform, mine.prior, mine.wrapper) != (
+        theirs.transform, theirs.prior, theirs.wrapper):
       raise ValueError(f"{source}: model config {theirs.name} differs from the I-frame config "
                        f"{mine.name} of {self.config.name}")
-    for a, b in zip(donor.trainable_variables, self.iframe.trainable_variables, strict=True):
+    shapes = [[v.shape.as_list() for v in m.trainable_variables] for m in (donor, target)]
+    if type(mine.prior) is not type(theirs.prior) or shapes[0] != shapes[1]:
+      raise ValueError(f"{source}: the weights of {theirs.name} do not fit the {part} codec "
+                       f"{mine.name} of {self.config.name}")
+    for a, b in zip(donor.trainable_variables, target.trainable_variables, strict=True):
       b.assign(a)
 
   # -- coding -----------------------------------------------------------------------------------
@@ -242,7 +257,8 @@ class PFrameCodec(CodingModule):
     x, ref = _padded_float(image), _padded_float(reference)
     flow_strings, flow_indexes = self.flow.encode_canvas(tf.concat([x, ref], axis=-1))
     prediction, _ = self._predict(flow_strings, ref, shape)
-    residual_strings, residual_indexes = self.residual.encode_canvas(x - prediction)
+    residual_strings, residual_indexes = self.residual.encode_canvas(
+        x - prediction + RESIDUAL_OFFSET)
     image_hat, _ = self._reconstruct(residual_strings, prediction, shape)
     return {"strings": tf.concat([flow_strings, residual_strings], axis=0), "image": image_hat,
             "index_checksum": index_checksum(flow_indexes + residual_indexes)}
@@ -265,7 +281,7 @@ class PFrameCodec(CodingModule):
     """The decoder's uint8 frame from the residual strings and the prediction."""
     residual_hat, indexes = self.residual.decode_canvas(residual_strings,
                                                        round_up(shape, PAD_MULTIPLE))
-    return to_uint8(prediction + residual_hat, shape), indexes
+    return to_uint8(prediction + residual_hat - RESIDUAL_OFFSET, shape), indexes
 
   # -- bookkeeping ------------------------------------------------------------------------------
   def weight_view(self) -> dict[str, tf.Module]:
@@ -286,16 +302,22 @@ class PFrameCodec(CodingModule):
     return digest.hexdigest()[:16]
 
 
-def _damp_output(codec: ImageCodec) -> None:
-  """Scales the initial weights of g_s's output layer by :data:`OUTPUT_INIT_GAIN`.
+def _damp_output(codec: ImageCodec, output: float = 0.0) -> None:
+  """Scales the initial weights of g_s's output layer by :data:`OUTPUT_INIT_GAIN`, then
+  shifts its biases so that it outputs about ``output`` (on the [0, 255] scale).
 
   Freshly initialized, g_s outputs hundreds of levels: flows of hundreds of pixels and
   residuals far outside [0, 255], so the unrolled clip starts from garbage references and the
   first steps diverge. Damped, a new model starts near "copy the previous frame" (flow and
   residual near 0) and gradients still reach every weight.
   """
-  for weight in output_layer(codec.g_s).trainable_weights:
+  layer = output_layer(codec.g_s)
+  for weight in layer.trainable_weights:
     weight.assign(weight * OUTPUT_INIT_GAIN)
+  if output:
+    # A Swin PatchSplit's Dense, or a conv (TFC's SignalConv2D keeps it in bias_parameter).
+    bias = layer.linear.bias if hasattr(layer, "linear") else layer.bias_parameter
+    bias.assign_add(tf.fill(tf.shape(bias), output / 255.0))
 
 
 def _mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

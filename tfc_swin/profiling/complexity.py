@@ -14,6 +14,9 @@ split into (see docs/complexity.md):
 * ``other_flops``: every other FLOP the profiler knows (bias, elementwise, softmax, LayerNorm,
   GELU, rescaling), reported separately and never added to MACs.
 
+P-frame video codecs (:func:`profile_video_codec`): the same counts per part (I-frame, flow and
+residual codecs) plus the scale-space warp, summed per coding call (:func:`video_stages`).
+
 Memory traffic (:func:`graph_bytes`, :func:`stage_bytes`): the bytes the other ops of a coding
 stage's graph read and write, for the memory term of the benchmark's floor.
 
@@ -36,7 +39,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfc_swin.codecs import PAD_MULTIPLE, ImageCodec, build_codec, round_up
+from tfc_swin.codecs import PAD_MULTIPLE, ImageCodec, build_codec, build_video_codec, round_up
+from tfc_swin.codecs.video import PARTS, PFrameCodec
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.profiling.timing import codec_stages, synthetic_image
 
@@ -162,11 +166,12 @@ def count_macs(fn: Callable[..., Any], input_specs: Sequence[tf.TensorSpec]) -> 
 
 
 def latent_shapes(codec: ImageCodec, height: int, width: int) -> dict[str, list[int]]:
-  """Tensor shapes (batch 1) a codec sees for a ``height x width`` image (padded to 64)."""
+  """Tensor shapes (batch 1) a codec sees for a ``height x width`` image (padded to 64); x has
+  the transform's input channels (6 for the SSF flow codec)."""
   h, w = round_up(height, PAD_MULTIPLE), round_up(width, PAD_MULTIPLE)
   c, hc = codec.config.latent_channels, codec.config.hyper_channels
-  return {"x": [1, h, w, 3], "y": [1, h // 16, w // 16, c], "z": [1, h // 64, w // 64, hc],
-          "params": [1, h // 16, w // 16, 2 * c]}
+  return {"x": [1, h, w, codec.config.transform.in_channels], "y": [1, h // 16, w // 16, c],
+          "z": [1, h // 64, w // 64, hc], "params": [1, h // 16, w // 16, 2 * c]}
 
 
 def module_macs(codec: ImageCodec, height: int, width: int) -> dict[str, MacCount]:
@@ -397,24 +402,84 @@ def measure_peak_memory(config_name: str, height: int, width: int,
 
 
 # -- whole codec ----------------------------------------------------------------------------------
+def _module_profile(codec: ImageCodec, macs: dict[str, MacCount]) -> dict[str, Any]:
+  """Parameters and MACs per module, encoder and decoder MACs of an image codec."""
+  return {"parameters": module_parameters(codec), "total_parameters": codec.count_parameters(),
+          "macs": {k: v.to_dict() for k, v in macs.items()},
+          "encode_macs": _sum(macs, encoder_modules(macs)).to_dict(),
+          "decode_macs": _sum(macs, decoder_modules(macs)).to_dict()}
+
+
 def profile_codec(config_name: str, height: int, width: int,
                   memory: bool = True) -> dict[str, Any]:
   """Parameters, MACs per module, encoder/decoder MACs and (optionally) peak memory."""
   codec = build_codec(config_name)
-  macs = module_macs(codec, height, width)
-  params = module_parameters(codec)
   result = {
       "model": config_name, "family": codec.config.family, "height": height, "width": width,
-      "parameters": params, "total_parameters": codec.count_parameters(),
-      "macs": {k: v.to_dict() for k, v in macs.items()},
-      "encode_macs": _sum(macs, encoder_modules(macs)).to_dict(),
-      "decode_macs": _sum(macs, decoder_modules(macs)).to_dict(),
+      **_module_profile(codec, module_macs(codec, height, width)),
       "paper": PAPER_COMPLEXITY.get(config_name),
       "paper_params_m": codec.config.paper_params_m,
   }
   if memory:
     result["memory"] = measure_peak_memory(config_name, height, width)
   return result
+
+
+# -- P-frame video codecs -------------------------------------------------------------------------
+#: Coding calls of :class:`~tfc_swin.codecs.video.PFrameCodec` (Zhu et al. 2022 sec. 3.2, App.
+#: A.2) -> the parts they run; "warp" is the scale-space warp. Which modules of a part run is in
+#: :func:`video_stages`.
+VIDEO_STAGES = {"iframe_encode": ("iframe",), "iframe_decode": ("iframe",),
+                "pframe_encode": ("flow", "warp", "residual"),
+                "pframe_decode": ("flow", "warp", "residual")}
+
+
+def video_stages(macs: dict[str, dict[str, MacCount]]) -> dict[str, dict[str, tuple[str, ...]]]:
+  """Stage -> part -> modules run, as ``PFrameCodec._compress_* / _decompress_*`` run them.
+
+  An encoder decodes its own strings (``decode_canvas``: h_s a second time, the prior's
+  decoding, g_s) for the prediction and for the reconstruction that is the next reference
+  (low-delay P), so it runs the part's encoder and decoder modules; the I frame likewise.
+  """
+  def run(part: str, encode: bool) -> tuple[str, ...]:
+    if part == "warp":
+      return ("warp",)
+    decoder = decoder_modules(macs[part])
+    return encoder_modules(macs[part]) + decoder if encode else decoder
+  return {stage: {part: run(part, stage.endswith("encode")) for part in parts}
+          for stage, parts in VIDEO_STAGES.items()}
+
+
+def warp_macs(codec: PFrameCodec, height: int, width: int) -> MacCount:
+  """MACs of the scale-space warp of a padded ``height x width`` frame.
+
+  The Gaussian blurs of the scale-space volume are 1-D convolutions (``linear_conv``: per
+  pixel and channel 2 x the taps of the M blurred levels); the trilinear sampling is gathers
+  and elementwise interpolation (``other_flops``, not MACs).
+  """
+  shape = [1, round_up(height, PAD_MULTIPLE), round_up(width, PAD_MULTIPLE), 3]
+  frame = tf.TensorSpec(shape, tf.float32)  # the reference; the flow field has 3 channels too
+  return count_macs(codec.warp, [frame, frame])
+
+
+def profile_video_codec(codec: PFrameCodec | str, height: int, width: int) -> dict[str, Any]:
+  """Parameters and MACs per part and module, and the MACs of coding an I frame and a P frame
+  (:func:`video_stages`) of a video codec or video config name (Zhu et al. 2022 sec. 3.2, App.
+  A.2, which give no complexity figures for them). No peak memory."""
+  if isinstance(codec, str):
+    codec = build_video_codec(codec)
+  macs = {part: module_macs(getattr(codec, part), height, width) for part in PARTS}
+  macs["warp"] = {"warp": warp_macs(codec, height, width)}
+  stages = video_stages(macs)
+  return {
+      "model": codec.config.name, "kind": "video", "family": codec.config.family,
+      "height": height, "width": width, "iframe_config": codec.config.iframe,
+      "parts": {p: _module_profile(getattr(codec, p), macs[p]) for p in PARTS},
+      "warp_macs": macs["warp"]["warp"].to_dict(), "parameters": codec.count_parameters(),
+      "stages": stages,
+      "coding_macs": {stage: sum((_sum(macs[part], modules) for part, modules in run.items()),
+                                 MacCount()).to_dict() for stage, run in stages.items()},
+      "paper": None}
 
 
 def _g(count: float) -> str:
@@ -449,9 +514,16 @@ def _module_rows(r: dict[str, Any]) -> list[list[str]]:
 
 
 def markdown_report(results: Sequence[dict[str, Any]]) -> str:
-  """Markdown tables: summary vs the paper, then per-module parameters and GMACs."""
-  if not results:
-    return ""
+  """Markdown tables: image codecs (summary vs the paper, then per module), then video codecs
+  (:func:`profile_video_codec`)."""
+  images = [r for r in results if r.get("kind") != "video"]
+  videos = [r for r in results if r.get("kind") == "video"]
+  sections = ["\n".join(report(rs)) for report, rs in ((_image_report, images),
+                                                      (_video_report, videos)) if rs]
+  return "\n\n".join(sections) + "\n" if sections else ""
+
+
+def _image_report(results: Sequence[dict[str, Any]]) -> list[str]:
   size = f"{results[0]['width']}x{results[0]['height']}"
   lines = [
       f"## Complexity at {size} (width x height, batch 1)", "",
@@ -480,7 +552,45 @@ def markdown_report(results: Sequence[dict[str, Any]]) -> str:
                                f"{m['baseline_rss_bytes'] / 1e6:.0f}",
                                f"{m['weights_bytes'] / 1e6:.0f}", m["method"]]
                               for model, m in mems])]
-  return "\n".join(lines) + "\n"
+  return lines
+
+
+def _video_row(r: dict[str, Any]) -> list[str]:
+  params, coding = r["parameters"], r["coding_macs"]
+  return [r["model"], *(f"{params[k] / 1e6:.2f}" for k in (*PARTS, "total")),
+          *(g for stage in VIDEO_STAGES for g in (_g(coding[stage]["paper"]),
+                                                   _g(coding[stage]["total"]))),
+          _g(r["warp_macs"]["paper"])]
+
+
+def _video_module_rows(r: dict[str, Any]) -> list[list[str]]:
+  rows = [row for part in PARTS
+          for row in _module_rows({**r["parts"][part], "model": f"{r['model']} / {part}"})]
+  warp = r["warp_macs"]
+  return rows + [[f"{r['model']} / warp", "scale-space warp", "0", _g(warp["paper"]), 0, 0, 0,
+                  _g(warp["other_flops"])]]
+
+
+def _video_report(results: Sequence[dict[str, Any]]) -> list[str]:
+  size = f"{results[0]['width']}x{results[0]['height']}"
+  return [
+      f"## Video codecs (P frames) at {size} (width x height, batch 1)", "",
+      "Zhu et al. 2022 give no parameter counts or GMACs for the video codecs (sec. 3.2, "
+      "App. A.2): nothing to compare with. GMACs as for the image codecs (paper convention, "
+      "`+attn` with attention). I frame: the I-frame codec's encoder + decoder to encode (the "
+      "encoder decodes the frame, the next reference), its decoder to decode. P frame, encode: "
+      "flow and residual codecs' encoder + decoder (h_s twice: the encoder decodes its own "
+      "strings for the prediction and the reference) + warp; decode: flow and residual h_s + "
+      "g_s + warp. Warp: the Gaussian blurs of the scale-space volume (1-D convolutions, in "
+      "the P-frame GMACs); its trilinear sampling is not MACs (other GFLOPs). No peak memory.",
+      "", markdown_table(["Model", "I-frame params (M)", "flow", "residual", "total",
+                          "I enc GMACs", "+attn", "I dec GMACs", "+attn", "P enc GMACs",
+                          "+attn", "P dec GMACs", "+attn", "warp GMACs"],
+                         [_video_row(r) for r in results]),
+      "", "### Video codecs per part and module", "",
+      markdown_table(["Model / part", "Module", "Params (M)", "GMACs", "attn GMACs",
+                      "GDN GMACs", "transp. zeros GMACs", "other GFLOPs"],
+                     [row for r in results for row in _video_module_rows(r)])]
 
 
 def as_json(results: Sequence[dict[str, Any]]) -> str:

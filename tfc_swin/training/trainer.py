@@ -285,6 +285,8 @@ class Trainer:
               if self.is_chief else tf.summary.create_noop_writer())
     for sig in (signal.SIGTERM, signal.SIGINT):
       signal.signal(sig, lambda *_: setattr(self, "_stop", True))
+    if self._eval_x is not None and self.step == 0 and cfg.init_from:
+      self._validate(writer, 0, log)  # where a fork starts (``--steps 0``: only that)
     train_step = self._train_step_fn()
     iterator = iter(self.dataset)
     start, start_step = time.time(), self.step

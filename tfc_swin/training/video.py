@@ -17,7 +17,8 @@ forwarded in reversed frame order (:func:`~tfc_swin.codecs.video.with_reversed_o
 stabilizing trick), so a step codes ``2 * batch_size`` clips: the paper's batch of 4 with the
 trick. The I-frame codec can start from a shipped image model (``init_iframe``, e.g.
 ``zoo/swint-hyperprior-cpu/4/q2`` for the ``-cpu`` video configs) and stay frozen
-(``freeze_iframe``). The rest (schedule, Adam skipping non-finite steps, tf.distribute, run
+(``freeze_iframe``); the residual codec can start from an image model with the same weight
+shapes (``init_residual``: a warm start for CPU budgets, not in the paper). The rest (schedule, Adam skipping non-finite steps, tf.distribute, run
 folder, checkpoints and resume, summaries, ``max_minutes``) is :class:`Trainer`'s.
 """
 from __future__ import annotations
@@ -155,6 +156,10 @@ class VideoTrainConfig(TrainConfig):
                             "resume): an exported SavedModel (e.g. zoo/swint-hyperprior-cpu/4/"
                             "q2), an image training run folder or checkpoint, with the video "
                             "config's I-frame config.", "")
+  init_residual: str = flag_field("Image model to start the residual codec from at the start of a "
+                              "run (a warm start, not on resume): a SavedModel, run folder or "
+                              "checkpoint with the same weight shapes (the -cpu SwinT residual "
+                              "codecs have the transform of swint-hyperprior-cpu).", "")
   freeze_iframe: bool = flag_field("Do not train the I-frame codec (kept as --init_iframe gave "
                                "it; no gradients, inference mode). Fixed for the whole run.",
                                False)
@@ -199,8 +204,10 @@ class VideoTrainer(Trainer):
     if self.config.init_from:
       self._init_checkpoint = self.codec.restore(self.config.init_from)
       done.append(f"the P-frame model from {self._init_checkpoint}")
-    if self.config.init_iframe:
-      done.append(f"the I-frame codec from {self.codec.init_iframe(self.config.init_iframe)}")
+    for part, source, what in (("iframe", self.config.init_iframe, "the I-frame codec"),
+                               ("residual", self.config.init_residual, "the residual codec")):
+      if source:
+        done.append(f"{what} from {self.codec.init_part(part, source)}")
     return "initialized " + " and ".join(done) if done else "started from scratch"
 
   @property
