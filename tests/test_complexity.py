@@ -1,4 +1,5 @@
-"""Tests of tfc_swin.profiling (complexity, timing) and experiments/profile.py, benchmark.py."""
+"""Tests of tfc_swin.profiling (complexity, timing) and experiments/benchmark.py
+(experiments/profile.py: test_profiling_video.py)."""
 from __future__ import annotations
 
 import json
@@ -204,19 +205,6 @@ def _run(script: str, *args: str) -> str:
                         env=env, capture_output=True, text=True, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc.stdout
-
-
-@pytest.mark.slow
-def test_profile_binary(tmp_path):
-  output = tmp_path / "complexity.md"
-  _run("profile.py", "--models", "conv-charm-tiny", "--height", "64", "--width", "64",
-       "--nomemory", "--output", str(output))
-  [result] = json.loads(output.with_suffix(".json").read_text())
-  assert result["model"] == "conv-charm-tiny"
-  assert result["decode_macs"]["paper"] == sum(result["macs"][m]["paper"]
-                                               for m in complexity.DECODER_MODULES)
-  assert "memory" not in result
-  assert "| conv-charm-tiny | ChARM / prior |" in output.read_text()
 
 
 @pytest.mark.slow
