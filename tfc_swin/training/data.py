@@ -117,6 +117,16 @@ def _tfds_images(name: str, split: str) -> tuple[tf.data.Dataset, Decoder]:
           lambda data: _decoded(image_io.decode_rgb, data))
 
 
+def with_fixed_buffers(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """The pipeline with exactly the buffers it names: tf.data's autotuning and its injected
+  prefetches off, so the decoded data in flight (and the memory bounds stated for it) cannot
+  grow with spare CPU."""
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  options.experimental_optimization.inject_prefetch = False
+  return dataset.with_options(options)
+
+
 def image_dataset(source: str, patch_size: int, batch_size: int, tfds_split: str = "train",
                   seed: int | None = None) -> tf.data.Dataset:
   """Infinite dataset of float32 batches (B, patch, patch, 3) in [0, 255].
@@ -131,6 +141,6 @@ def image_dataset(source: str, patch_size: int, batch_size: int, tfds_split: str
     images, decode = _folder_images(source, seed)
   crops = images.map(lambda im: _random_crops(decode(im), patch_size, CROPS_PER_IMAGE),
                      num_parallel_calls=DECODE_PARALLELISM)
-  return (crops.unbatch().shuffle(CROP_BUFFER, seed=seed)
-          .map(lambda crop: tf.cast(crop, tf.float32))
-          .batch(batch_size, drop_remainder=True).prefetch(PREFETCH_BATCHES))
+  return with_fixed_buffers(crops.unbatch().shuffle(CROP_BUFFER, seed=seed)
+                            .map(lambda crop: tf.cast(crop, tf.float32))
+                            .batch(batch_size, drop_remainder=True).prefetch(PREFETCH_BATCHES))

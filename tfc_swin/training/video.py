@@ -117,8 +117,9 @@ def clip_dataset(source: str, frames: int, patch_size: int, batch_size: int,
 
   total = int(ends[-1])
   indexes = tf.data.Dataset.range(total).shuffle(total, seed=seed).repeat()
-  return (indexes.map(random_clip, num_parallel_calls=data.DECODE_PARALLELISM)
-          .batch(batch_size, drop_remainder=True).prefetch(data.PREFETCH_BATCHES))
+  return data.with_fixed_buffers(
+      indexes.map(random_clip, num_parallel_calls=data.DECODE_PARALLELISM)
+      .batch(batch_size, drop_remainder=True).prefetch(data.PREFETCH_BATCHES))
 
 
 def center_clips(source: str, frames: int, size: int, count: int) -> tf.Tensor:
