@@ -21,6 +21,9 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfc_swin.layers import compiled
+from tfc_swin.layers.swin import LayerNorm
+
 
 @tf.keras.utils.register_keras_serializable("tfc_swin")
 class ConvNeXtBlock(tf.keras.layers.Layer):
@@ -29,7 +32,8 @@ class ConvNeXtBlock(tf.keras.layers.Layer):
 
   ``layer_scale_init`` (1e-6) is the initial value of the learnable per-channel scale gamma;
   so a fresh block is almost the identity. Works on any ``(B, H, W, C)`` size (zero "same"
-  padding of the depthwise convolution).
+  padding of the depthwise convolution). LayerNorm and GELU are the Swin blocks' (Keras' values;
+  XLA-fused in training steps with ``--xla_elementwise``, :mod:`.compiled`).
   """
 
   def __init__(self, kernel_size: int = 7, expansion: int = 4,
@@ -44,8 +48,8 @@ class ConvNeXtBlock(tf.keras.layers.Layer):
     dim = int(input_shape[-1])
     self.dwconv = tf.keras.layers.DepthwiseConv2D(self.kernel_size, padding="same",
                                                   name="dwconv")
-    self.norm = tf.keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm")
-    self.pwconv1 = tf.keras.layers.Dense(self.expansion * dim, activation="gelu",
+    self.norm = LayerNorm(epsilon=self.epsilon, name="norm")
+    self.pwconv1 = tf.keras.layers.Dense(self.expansion * dim, activation=compiled.gelu,
                                          name="pwconv1")
     self.pwconv2 = tf.keras.layers.Dense(dim, name="pwconv2")
     self.gamma = self.add_weight(
