@@ -242,6 +242,26 @@ class PFrameCodec(CodingModule):
     ``index_checksum``."""
     return self.coding_functions()["decompress_pframe"](strings, reference, shape)
 
+  def analyze_pframe(self, image: tf.Tensor, reference: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Codes a P frame with :meth:`compress_pframe` and takes it apart (the parts of sec. 3.2;
+    scale-space flow of Agustsson et al. 2020), for ``experiments/analyze_pframes.py``.
+
+    Returns its ``strings`` and decoded uint8 ``image``; ``flow_bits`` and ``residual_bits``
+    (8 x the lengths of the first ``flow.num_strings`` strings and of the others); and, decoded
+    again from the flow strings as the decoder does (eagerly), the float ``prediction`` and the
+    ``flow`` field (dx, dy in pixels, scale level, before the warp clamps it to [0, M]), both
+    (H, W, 3).
+    """
+    out = self.compress_pframe(image, reference)
+    shape = tf.shape(image)[:2]
+    split = self.flow.num_strings
+    prediction, field, _ = self._predict(out["strings"][:split], _padded_float(reference), shape)
+    bits = 8 * tf.strings.length(out["strings"])
+    return {"strings": out["strings"], "image": out["image"],
+            "prediction": prediction[0, :shape[0], :shape[1]],
+            "flow": field[0, :shape[0], :shape[1]],
+            "flow_bits": tf.reduce_sum(bits[:split]), "residual_bits": tf.reduce_sum(bits[split:])}
+
   def _compress_iframe(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     out = self.iframe.compress(image)
     decoded = self.iframe.decompress(out["strings"], out["shape"])
@@ -256,7 +276,7 @@ class PFrameCodec(CodingModule):
     shape = tf.shape(image)[:2]
     x, ref = _padded_float(image), _padded_float(reference)
     flow_strings, flow_indexes = self.flow.encode_canvas(tf.concat([x, ref], axis=-1))
-    prediction, _ = self._predict(flow_strings, ref, shape)
+    prediction, _, _ = self._predict(flow_strings, ref, shape)
     residual_strings, residual_indexes = self.residual.encode_canvas(
         x - prediction + RESIDUAL_OFFSET)
     image_hat, _ = self._reconstruct(residual_strings, prediction, shape)
@@ -266,15 +286,18 @@ class PFrameCodec(CodingModule):
   def _decompress_pframe(self, strings: tf.Tensor, reference: tf.Tensor, shape: tf.Tensor
                          ) -> dict[str, tf.Tensor]:
     split = self.flow.num_strings
-    prediction, flow_indexes = self._predict(strings[:split], _padded_float(reference), shape)
+    prediction, _, flow_indexes = self._predict(strings[:split], _padded_float(reference),
+                                                shape)
     image, residual_indexes = self._reconstruct(strings[split:], prediction, shape)
     return {"image": image, "index_checksum": index_checksum(flow_indexes + residual_indexes)}
 
   def _predict(self, flow_strings: tf.Tensor, reference: tf.Tensor, shape: tf.Tensor
-               ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-    """The decoder's prediction from the flow strings and the padded float reference."""
+               ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+    """The decoder's prediction and flow field (padded) from the flow strings and the padded
+    float reference."""
     flow_hat, indexes = self.flow.decode_canvas(flow_strings, round_up(shape, PAD_MULTIPLE))
-    return self.warp(reference, self.flow_field(flow_hat)), indexes
+    field = self.flow_field(flow_hat)
+    return self.warp(reference, field), field, indexes
 
   def _reconstruct(self, residual_strings: tf.Tensor, prediction: tf.Tensor, shape: tf.Tensor
                    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
