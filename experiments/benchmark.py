@@ -12,7 +12,10 @@ Config names get fresh random weights (timing only); ``zoo:NAME/VERSION/qQ`` ent
 shipped model with its trained weights (the entropy-coding stages depend on the bit rate).
 A ``@float32`` suffix (``zoo:swint-charm-cpu/2/q2@float32``) builds the same codec with h_s and
 the ChARM networks in float32 instead of float64: the time float64 costs (docs/robustness.md);
-such files may not decode on other machines, so only this benchmark builds them.
+such files may not decode on other machines, so only this benchmark builds them. A ``@plain``
+or ``@fused`` suffix times g_a / g_s without / with XLA-fused LayerNorm and GELU
+(``ImageCodec.fused_elementwise``: off for fresh codecs, shipped models as exported); suffixes
+combine (``zoo:.../q2@fused@float32``).
 Records already in the JSON output are kept and not re-measured, so several runs (e.g. other
 sizes for other models) fill one report.
 See docs/complexity.md.
@@ -29,6 +32,7 @@ from absl import app, flags
 
 from tfc_swin import fileio, zoo
 from tfc_swin.codecs import ImageCodec, build_codec, restore_codec
+from tfc_swin.codecs.image import set_fused_elementwise
 from tfc_swin.configs import config_names
 from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.profiling import complexity, timing
@@ -36,6 +40,7 @@ from tfc_swin.profiling import complexity, timing
 FLAGS = flags.FLAGS
 ZOO_PREFIX = "zoo:"
 FLOAT32_SUFFIX = "@float32"
+FUSED_SUFFIXES = {"@fused": True, "@plain": False}
 flags.DEFINE_list("models", ["conv-hyperprior", "conv-charm", "swint-hyperprior", "swint-charm",
                              "conv-hyperprior-cpu", "conv-charm-cpu", "swint-hyperprior-cpu",
                              "swint-charm-cpu"], "Config names to benchmark (random weights), or "
@@ -75,13 +80,24 @@ def _sizes() -> list[tuple[int, int]]:
 
 def _build(model: str) -> ImageCodec:
   """A config name's codec with random weights, or a ``zoo:NAME/VERSION/qQ`` model; with
-  :data:`FLOAT32_SUFFIX`, its entropy parameters computed in float32."""
+  :data:`FLOAT32_SUFFIX`, its entropy parameters computed in float32; with one of
+  :data:`FUSED_SUFFIXES`, g_a / g_s fused or not."""
+  for suffix, fused in FUSED_SUFFIXES.items():
+    if model.endswith(suffix):
+      codec = _build(model[:-len(suffix)])
+      set_fused_elementwise(codec, fused)
+      return codec
   if model.endswith(FLOAT32_SUFFIX):
     with float32_entropy_parameters():
       return _build(model[:-len(FLOAT32_SUFFIX)])
   if model.startswith(ZOO_PREFIX):
     return restore_codec(os.path.join(zoo.root(), *model[len(ZOO_PREFIX):].split("/")))
   return build_codec(model)
+
+
+def _base_name(model: str) -> str:
+  """``model`` without its suffixes."""
+  return model.split("@", 1)[0]
 
 
 def _gflops() -> dict:
@@ -108,8 +124,8 @@ def _memory_fields(counts: dict[str, complexity.ByteCount], gbps: float) -> dict
 def run(argv: list[str]) -> None:
   """Entry point for absl.app."""
   del argv
-  unknown = [m for m in FLAGS.models if m.removesuffix(FLOAT32_SUFFIX) not in config_names()
-             and not m.startswith(ZOO_PREFIX)]
+  unknown = [m for m in FLAGS.models
+             if _base_name(m) not in config_names() and not m.startswith(ZOO_PREFIX)]
   if unknown:
     raise app.UsageError(f"unknown models {unknown}; known: {', '.join(config_names())}")
   sizes = _sizes()

@@ -15,6 +15,7 @@ from PIL import Image
 
 from tfc_swin.codecs import build_codec
 from tfc_swin.configs import ChARM
+from tfc_swin.layers import compiled
 from tfc_swin.profiling import complexity, timing
 from helpers import REPO
 
@@ -176,6 +177,15 @@ def test_graph_bytes_leave_out_matmuls_reshapes_and_unknown_shapes():
   assert loop.skipped_ops == 1
 
 
+def test_graph_bytes_count_an_xla_fused_call_as_one_op():
+  """The coder's fused LayerNorm / GELU (layers.compiled) is one kernel: its inputs and
+  outputs count once, its body is not entered."""
+  x = 8 * 16 * 4
+  with compiled.compiled_elementwise():
+    count = complexity.count_bytes(lambda t: compiled.gelu(t), [_spec(8, 16)])
+  assert (count.counted, count.skipped_ops) == (x + x, 0)
+
+
 def test_combined_floor_adds_matmul_and_memory_terms():
   assert timing.compute_floor(1e9, 100.0) == pytest.approx(0.02)
   assert timing.memory_floor(1e9, 10.0) == pytest.approx(0.1)
@@ -211,12 +221,12 @@ def _run(script: str, *args: str) -> str:
 def test_benchmark_binary(tmp_path):
   Image.fromarray(np.full((40, 56, 3), 100, np.uint8)).save(tmp_path / "a.png")
   output = tmp_path / "cpu.md"
-  _run("benchmark.py", "--models", "conv-charm-tiny,conv-charm-tiny@float32", "--height", "64",
-       "--width", "64", "--repeats", "1", "--warmup", "0", "--gflops_size", "64",
+  _run("benchmark.py", "--models", "conv-charm-tiny,conv-charm-tiny@plain@float32",
+       "--height", "64", "--width", "64", "--repeats", "1", "--warmup", "0", "--gflops_size", "64",
        "--bandwidth_mib", "1", "--images", str(tmp_path), "--output", str(output))
   record, float32 = json.loads(output.with_suffix(".json").read_text())["records"]
   assert (record["model"], record["images"]) == ("conv-charm-tiny", ["a.png"])
-  assert float32["model"] == "conv-charm-tiny@float32" and float32["checksum_match"]
+  assert float32["model"] == "conv-charm-tiny@plain@float32" and float32["checksum_match"]
   assert set(record["encode"]) == set(timing.ENCODE_STAGES) and record["checksum_match"]
   assert set(record["decode"]) == set(timing.DECODE_STAGES)
   assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))

@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from tfc_swin import api, cli, zoo
-from tfc_swin.codecs import build_codec
-from tfc_swin.coder import Coder
+from tfc_swin.codecs import build_codec, restore_codec
+from tfc_swin.coder import Coder, read_model_info
+from tfc_swin.layers import compiled
 from tfc_swin.training import init_from
 
 pytestmark = pytest.mark.slow  # SavedModel exports
@@ -43,6 +44,30 @@ def test_saved_model_gives_byte_identical_files(zoo_root, make_image):
   data = loaded.compress_array(image)
   assert data == in_memory.compress_array(image)
   np.testing.assert_array_equal(loaded.decode(data), in_memory.decode(data))
+
+
+def test_exports_record_whether_g_a_and_g_s_run_fused(zoo_root, tmp_path, monkeypatch,
+                                                       make_image):
+  """Coding functions may fuse LayerNorm / GELU with XLA (ImageCodec.analysis / synthesis;
+  off by default): an export records it and a restored codec codes as its SavedModel does.
+  Files of a fused and a plain coder of the same weights decode with either (the scale
+  indexes come from float64 h_s), to images within one level."""
+  _, codecs = zoo_root
+  folder = zoo.model_folder("tiny", 2, "1")
+  assert read_model_info(folder)["fused_elementwise"] is False
+  assert not restore_codec(folder).fused_elementwise
+  monkeypatch.setenv(compiled.CODING_ENV, "1")
+  zoo.export_codec(codecs[2], str(tmp_path / "fused"), "fused")
+  assert read_model_info(str(tmp_path / "fused"))["fused_elementwise"] is True
+  monkeypatch.delenv(compiled.CODING_ENV)
+  fused = restore_codec(str(tmp_path / "fused"))
+  assert fused.fused_elementwise
+  image = make_image(45, 70)
+  coders = [Coder.from_codec(fused, "fused"), Coder.from_codec(codecs[2], "plain")]
+  for writer in coders:
+    data = writer.compress_array(image)
+    decoded = [c.decode(data).astype(int) for c in coders]
+    assert np.abs(decoded[0] - decoded[1]).max() <= 1
 
 
 def test_manifest_and_qualities(zoo_root):

@@ -11,7 +11,10 @@ weights; :meth:`compress` / :meth:`decompress` refuse to run before it.
 
 h_s (and the ChARM slice networks of the prior) compute in float64 with float32 weights, so
 that encoder and decoder derive the same integer scale indexes on different machines (see
-:mod:`tfc_swin.layers.precision`).
+:mod:`tfc_swin.layers.precision`). The coder can run g_a and g_s with their float32 LayerNorm and
+GELU fused by XLA (:meth:`ImageCodec.analysis`, :meth:`ImageCodec.synthesis`;
+:func:`tfc_swin.layers.compiled.coding_elementwise`): they only shape y and the decoded image,
+never the scale indexes. Off by default (:attr:`ImageCodec.fused_elementwise`).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_
                                   CodingModule, index_checksum, pad_to_multiple, round_up,
                                   slice_checksums, to_uint8)
 from tfc_swin.configs import CodecConfig
+from tfc_swin.layers.compiled import coding_elementwise, coding_fused
 from tfc_swin.layers.precision import float64_compute
 from tfc_swin.priors import build_prior
 from tfc_swin.transforms import build_transforms
@@ -43,6 +47,13 @@ def hyper_coding_tables(prior: tfc.NoisyDeepFactorized) -> tuple[tf.Tensor, tf.T
 
 class ImageCodec(CodingModule):
   """An image codec assembled from the parts its :class:`CodecConfig` names."""
+
+  #: Coding functions trace g_a / g_s with XLA-fused LayerNorm and GELU (:meth:`analysis`):
+  #: off by default (TF Serving runs XLA only with ``--xla_cpu_compilation_enabled``, and a
+  #: one-image command pays ~0.7 s of XLA compilation); on with :func:`set_fused_elementwise`
+  #: or ``TFC_SWIN_XLA_CODING=1``. Exports record it and restored codecs code as their
+  #: SavedModel does.
+  fused_elementwise = False
 
   def __init__(self, config: CodecConfig):
     super().__init__(config)
@@ -132,10 +143,22 @@ class ImageCodec(CodingModule):
     string = self.hyper_coder.compress(z)
     return string, self.hyper_coder.decompress(string, tf.shape(z)[1:3])
 
+  def analysis(self, x: tf.Tensor) -> tf.Tensor:
+    """g_a as the coder runs it: with :attr:`fused_elementwise`, LayerNorm and GELU XLA-fused
+    when traced (:func:`~tfc_swin.layers.compiled.coding_elementwise`); equal to ``g_a(x)`` up
+    to float rounding."""
+    with coding_elementwise(self.fused_elementwise):
+      return self.g_a(x)
+
+  def synthesis(self, y_hat: tf.Tensor) -> tf.Tensor:
+    """g_s as the coder runs it (see :meth:`analysis`)."""
+    with coding_elementwise(self.fused_elementwise):
+      return self.g_s(y_hat)
+
   def encode_canvas(self, canvas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """Range-codes a float (1, h, w, C) canvas (sides multiples of 64): (strings [z, y...],
     the scale indexes used)."""
-    y = self.g_a(canvas)
+    y = self.analysis(canvas)
     z_string, z_hat = self.code_hyper_latent(self.h_a(y))
     y_strings, indexes = self.prior.compress(y, self.entropy_parameters(z_hat))
     return tf.concat([z_string] + y_strings, axis=0), indexes
@@ -147,7 +170,7 @@ class ImageCodec(CodingModule):
     z_hat = self.hyper_coder.decompress(strings[:1], canvas_shape // PAD_MULTIPLE)
     y_strings = [strings[i:i + 1] for i in range(1, self.num_strings)]
     y_hat, indexes = self.prior.decompress(y_strings, self.entropy_parameters(z_hat))
-    return self.g_s(y_hat), indexes
+    return self.synthesis(y_hat), indexes
 
   def _compress(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
     strings, indexes = self.encode_canvas(pad_to_multiple(tf.cast(image[None], tf.float32)))
@@ -165,3 +188,20 @@ class ImageCodec(CodingModule):
     """The learned parts by name (what a checkpoint or SavedModel stores of this codec)."""
     return {"g_a": self.g_a, "g_s": self.g_s, "h_a": self.h_a, "h_s": self.h_s,
             "hyperprior": self.hyperprior, "prior": self.prior}
+
+
+def set_fused_elementwise(module: tf.Module, enabled: bool) -> None:
+  """Sets :attr:`ImageCodec.fused_elementwise` of ``module`` and of every image codec inside
+  it (AICT's inner codec, a P-frame codec's three); before ``prepare_for_compression``."""
+  for codec in (module, *module.submodules):
+    if isinstance(codec, ImageCodec):
+      codec.fused_elementwise = bool(enabled)
+
+
+def fused_elementwise(module: tf.Module) -> bool:
+  """Whether ``module``'s coding functions trace with fused LayerNorm / GELU (what an export
+  records): :func:`~tfc_swin.layers.compiled.coding_fused` of its image codecs' flag."""
+  flags = {c.fused_elementwise for c in (module, *module.submodules) if isinstance(c, ImageCodec)}
+  if len(flags) != 1:
+    raise ValueError(f"{module}: image codecs with mixed fused_elementwise {flags}")
+  return coding_fused(flags.pop())

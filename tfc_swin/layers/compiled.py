@@ -7,16 +7,23 @@ LayerNorm and GELU and of their gradients take about as long as all the matmuls.
 trace as ``jit_compile`` functions: XLA fuses each one, and its gradient, into a single loop
 over the tensor, while the matmuls around them stay with TF's (oneDNN) kernels.
 
-The results equal the plain ops up to float rounding, so only the trainer traces inside it,
-with ``--xla_elementwise`` (:meth:`tfc_swin.training.trainer.Trainer._train_step_fn`): coding
-functions, exports and validation keep the plain ops, and the files of shipped models do not
-change. Float64 computation (h_s and ChARM at coding time) never takes this path. Measured:
-1.19x faster steps for swint-hyperprior-cpu, none with fixed windows (docs/complexity.md).
+The results equal the plain ops up to float rounding. The trainer traces its step inside it
+with ``--xla_elementwise`` (:meth:`tfc_swin.training.trainer.Trainer._train_step_fn`;
+1.19x faster steps for swint-hyperprior-cpu, none with fixed windows); a codec with
+``fused_elementwise`` (off by default) traces g_a and g_s inside it for coding
+(:func:`coding_elementwise`, :meth:`tfc_swin.codecs.image.ImageCodec.analysis` and
+``synthesis``), so its compress / decompress functions and exports run them fused (issue 16,
+docs/complexity.md). Validation and ``__call__`` keep the plain ops. Float64 computation (h_s
+and ChARM at coding time), which derives the scale indexes, never takes this path: a file
+decodes the same whichever way its encoder or decoder ran g_a / g_s; y may differ by float
+rounding (so a latent at a rounding boundary may code differently) and decoded pixels by one
+level at most where the float output sits at a rounding boundary.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from typing import Iterator
 
 import tensorflow as tf
@@ -32,6 +39,26 @@ def compiled_elementwise() -> Iterator[None]:
     yield
   finally:
     _ENABLED.reset(token)
+
+
+#: ``0`` / ``1``: trace the coding functions of every codec without / with the fused ops,
+#: whatever the codec says (for A/B timing, or exports for runtimes without XLA).
+CODING_ENV = "TFC_SWIN_XLA_CODING"
+
+
+def coding_fused(enabled: bool) -> bool:
+  """Whether coding functions traced now fuse: ``enabled`` (a codec's ``fused_elementwise``)
+  unless :data:`CODING_ENV` says otherwise."""
+  forced = os.environ.get(CODING_ENV, "")
+  if forced not in ("", "0", "1"):
+    raise ValueError(f"{CODING_ENV} must be 0 or 1, got {forced!r}")
+  return forced == "1" if forced else bool(enabled)
+
+
+def coding_elementwise(enabled: bool) -> contextlib.AbstractContextManager:
+  """The context a codec traces g_a and g_s in for coding: :func:`compiled_elementwise` if
+  :func:`coding_fused`."""
+  return compiled_elementwise() if coding_fused(enabled) else contextlib.nullcontext()
 
 
 def use_compiled(x: tf.Tensor) -> bool:

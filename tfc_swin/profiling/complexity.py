@@ -248,6 +248,15 @@ def _tensor_bytes(tensor: tf.Tensor) -> int | None:
   return tensor.dtype.size * tensor.shape.num_elements()
 
 
+def _xla_fused(op: tf.Operation) -> bool:
+  """A call of a ``jit_compile`` function (the fused LayerNorm / GELU of
+  :mod:`tfc_swin.layers.compiled`): one XLA kernel, counted like one op."""
+  try:
+    return bool(op.get_attr("_XlaMustCompile"))
+  except ValueError:
+    return False
+
+
 def graph_bytes(graph: tf.Graph) -> ByteCount:
   """Sum of dtype size x elements of every input and output of every op of ``graph`` except
   :data:`MAC_OP_TYPES` (their cost is the matmul floor), :data:`FREE_OP_TYPES` and
@@ -259,11 +268,12 @@ def graph_bytes(graph: tf.Graph) -> ByteCount:
   TF's graph optimizer removes or fuses some ops (e.g. zero-width pads), ops may write in
   place, and caches serve some reads. ``unknown_tensors``: inputs and outputs without a static
   shape or of variable size (strings), left out, not guessed. ``skipped_ops``:
-  :data:`CALL_OP_TYPES` ops; their bodies (loops included) are left out.
+  :data:`CALL_OP_TYPES` ops; their bodies (loops included) are left out, except calls of XLA
+  ``jit_compile`` functions, each one fused kernel: counted as one op (inputs and outputs).
   """
   count = ByteCount()
   for op in graph.get_operations():
-    if op.type in CALL_OP_TYPES:
+    if op.type in CALL_OP_TYPES and not _xla_fused(op):
       count.skipped_ops += 1
     elif op.type not in FREE_OP_TYPES and op.type not in MAC_OP_TYPES:
       for tensor in (*op.inputs, *op.outputs):

@@ -153,14 +153,14 @@ def codec_stages(codec: ImageCodec) -> dict[str, tf.types.experimental.GenericFu
   """One tf.function per coding stage; needs ``codec.prepare_for_compression()`` first
   (it builds the range-coding tables of ``codec.hyper_coder`` and of ``codec.prior``)."""
   return {
-      "g_a": tf.function(lambda x: codec.g_a(x)),
+      "g_a": tf.function(codec.analysis),
       "h_a": tf.function(lambda y: codec.h_a(y)),
       "z_coding": tf.function(codec.code_hyper_latent),
       "h_s": tf.function(codec.entropy_parameters),  # h_s as compress runs it
       "y_coding": tf.function(codec.prior.compress),
       "z_decoding": tf.function(codec.hyper_coder.decompress),
       "y_decoding": tf.function(codec.prior.decompress),
-      "g_s": tf.function(lambda y_hat: codec.g_s(y_hat)),
+      "g_s": tf.function(codec.synthesis),
   }
 
 
