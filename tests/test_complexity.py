@@ -219,33 +219,25 @@ def _run(script: str, *args: str) -> str:
 
 @pytest.mark.slow
 def test_benchmark_binary(tmp_path):
+  """Random-weight configs (with suffixes) and a shipped model with its trained weights."""
+  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
+  default = zoo.default()
+  shipped = f"zoo:{default['model']}/{default['version']}/q{default['quality']}"
   Image.fromarray(np.full((40, 56, 3), 100, np.uint8)).save(tmp_path / "a.png")
   output = tmp_path / "cpu.md"
-  _run("benchmark.py", "--models", "conv-charm-tiny,conv-charm-tiny@plain@float32",
+  _run("benchmark.py", "--models", f"conv-charm-tiny,conv-charm-tiny@plain@float32,{shipped}",
        "--height", "64", "--width", "64", "--repeats", "1", "--warmup", "0", "--gflops_size", "64",
        "--bandwidth_mib", "1", "--images", str(tmp_path), "--output", str(output))
-  record, float32 = json.loads(output.with_suffix(".json").read_text())["records"]
+  record, float32, trained = json.loads(output.with_suffix(".json").read_text())["records"]
   assert (record["model"], record["images"]) == ("conv-charm-tiny", ["a.png"])
   assert float32["model"] == "conv-charm-tiny@plain@float32" and float32["checksum_match"]
+  assert trained["model"] == shipped and trained["checksum_match"]
+  assert "Random (untrained) weights, except `zoo:` models" in output.read_text()
   assert set(record["encode"]) == set(timing.ENCODE_STAGES) and record["checksum_match"]
   assert set(record["decode"]) == set(timing.DECODE_STAGES)
   assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))
   assert record["gbps"] > 0 and set(record["memory_bytes"]) == set(timing.ALL_STAGES)
   assert "## 64x64" in output.read_text() and "### Floors (ms)" in output.read_text()
-
-
-@pytest.mark.slow
-def test_benchmark_times_a_shipped_model_with_its_weights(tmp_path):
-  from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
-  default = zoo.default()
-  model = f"zoo:{default['model']}/{default['version']}/q{default['quality']}"
-  output = tmp_path / "trained.md"
-  _run("benchmark.py", "--models", model, "--height", "64", "--width", "64", "--repeats", "1",
-       "--warmup", "0", "--gflops_size", "64", "--nomemory_floor", "--images",
-       str(tmp_path / "none"), "--output", str(output))
-  [record] = json.loads(output.with_suffix(".json").read_text())["records"]
-  assert record["model"] == model and record["checksum_match"]
-  assert "Random (untrained) weights, except `zoo:` models" in output.read_text()
 
 
 @pytest.mark.slow

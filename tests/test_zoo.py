@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfc_swin import api, cli, zoo
 from tfc_swin.codecs import build_codec, restore_codec
+from tfc_swin.codecs.image import set_fused_elementwise
 from tfc_swin.coder import Coder, read_model_info
 from tfc_swin.layers import compiled
 from tfc_swin.training import init_from
@@ -24,6 +25,7 @@ def zoo_root(tmp_path_factory):
   for quality, seed in ((1, 0), (2, 1)):
     tf.keras.utils.set_random_seed(seed)
     codecs[quality] = build_codec("swint-charm-tiny")
+    set_fused_elementwise(codecs[quality], quality == 2)  # q2 exported with fused g_a / g_s
     zoo.add_to_zoo(codecs[quality], "tiny", "1", quality,
                    {"lmbda": 0.01 / quality, "steps": 0, "training_data": "none"})
   (root / "zoo.json").write_text(json.dumps({"default": {"model": "tiny", "version": "1",
@@ -46,24 +48,27 @@ def test_saved_model_gives_byte_identical_files(zoo_root, make_image):
   np.testing.assert_array_equal(loaded.decode(data), in_memory.decode(data))
 
 
-def test_exports_record_whether_g_a_and_g_s_run_fused(zoo_root, tmp_path, monkeypatch,
-                                                       make_image):
+def test_exports_record_whether_g_a_and_g_s_run_fused(monkeypatch, make_image, zoo_root):
   """Coding functions may fuse LayerNorm / GELU with XLA (ImageCodec.analysis / synthesis;
-  off by default): an export records it and a restored codec codes as its SavedModel does.
-  Files of a fused and a plain coder of the same weights decode with either (the scale
-  indexes come from float64 h_s), to images within one level."""
+  off by default, TFC_SWIN_XLA_CODING overrides): an export records it and a restored codec
+  codes as its SavedModel does (the fixture's q2 is fused, and the byte-identity test above
+  holds for it). Files of a fused and a plain coder of the same weights decode with either
+  (the scale indexes come from float64 h_s), to images within one level."""
   _, codecs = zoo_root
-  folder = zoo.model_folder("tiny", 2, "1")
-  assert read_model_info(folder)["fused_elementwise"] is False
-  assert not restore_codec(folder).fused_elementwise
-  monkeypatch.setenv(compiled.CODING_ENV, "1")
-  zoo.export_codec(codecs[2], str(tmp_path / "fused"), "fused")
-  assert read_model_info(str(tmp_path / "fused"))["fused_elementwise"] is True
+  assert read_model_info(zoo.model_folder("tiny", 1, "1"))["fused_elementwise"] is False
+  assert read_model_info(zoo.model_folder("tiny", 2, "1"))["fused_elementwise"] is True
+  restored = restore_codec(zoo.model_folder("tiny", 2, "1"))
+  assert restored.fused_elementwise
+  for value, enabled, expected in (("0", True, False), ("1", False, True), ("", True, True)):
+    monkeypatch.setenv(compiled.CODING_ENV, value)
+    assert compiled.coding_fused(enabled) is expected
+  monkeypatch.setenv(compiled.CODING_ENV, "yes")
+  with pytest.raises(ValueError, match=compiled.CODING_ENV):
+    compiled.coding_fused(True)
   monkeypatch.delenv(compiled.CODING_ENV)
-  fused = restore_codec(str(tmp_path / "fused"))
-  assert fused.fused_elementwise
+  set_fused_elementwise(restored, False)
   image = make_image(45, 70)
-  coders = [Coder.from_codec(fused, "fused"), Coder.from_codec(codecs[2], "plain")]
+  coders = [zoo.load("tiny", quality=2), Coder.from_codec(restored, "plain")]
   for writer in coders:
     data = writer.compress_array(image)
     decoded = [c.decode(data).astype(int) for c in coders]
