@@ -35,7 +35,7 @@ from tfc_swin import fileio, zoo
 from tfc_swin.codecs.video import PFrameCodec, build_video_codec, restore_video_codec
 from tfc_swin.configs import video_config_names
 from tfc_swin.eval.metrics import psnr
-from tfc_swin.video.frames import FFmpegError, FrameSource, open_frames
+from tfc_swin.video.frames import FFmpegError, open_frames, parse_size
 
 FLAGS = flags.FLAGS
 #: Per-P-frame columns of analysis.md: (JSON key, header, format).
@@ -81,13 +81,6 @@ def load_codec(model: str, checkpoint: str | None, quality: int | None
                      f"({', '.join(zoo.available_models(zoo.VIDEO_MODEL_KIND)) or 'none'})")
   codec.ensure_prepared()
   return codec, name
-
-
-def open_sequence(path: str) -> FrameSource:
-  width = height = None
-  if FLAGS.size:
-    width, height = (int(v) for v in FLAGS.size.lower().split("x"))
-  return open_frames(path, width, height)
 
 
 def flow_colors(flow: np.ndarray, max_magnitude: float) -> np.ndarray:
@@ -210,7 +203,7 @@ def run(argv: list[str]) -> None:
     raise app.UsageError(f"--figure_frame {FLAGS.figure_frame} is not a P frame of the first "
                          f"{FLAGS.max_frames} frames with --gop_size {FLAGS.gop_size}")
   try:
-    source = open_sequence(FLAGS.sequence)
+    source = open_frames(FLAGS.sequence, *parse_size(FLAGS.size))
     codec, name = load_codec(FLAGS.model, FLAGS.checkpoint, FLAGS.quality)
   except (ValueError, FFmpegError) as error:
     raise app.UsageError(str(error)) from error

@@ -38,7 +38,7 @@ from tfc_swin.configs import video_config_names
 from tfc_swin.eval.bdrate import bd_rate
 from tfc_swin.video.anchors import CRFS, run_anchor
 from tfc_swin.video.coder import VideoCoder
-from tfc_swin.video.frames import FrameSource, open_frames
+from tfc_swin.video.frames import FrameSource, open_frames, parse_size
 from tfc_swin.video.metrics import frame_metrics, sequence_metrics
 
 FLAGS = flags.FLAGS
@@ -90,13 +90,6 @@ def load_coders(spec: ModelSpec) -> list[VideoCoder]:
   if spec.checkpoint:
     name = f"{spec.model}@{codec.restore(spec.checkpoint)}"
   return [VideoCoder.from_codec(codec, name)]
-
-
-def open_sequence(path: str) -> FrameSource:
-  width = height = None
-  if FLAGS.size:
-    width, height = (int(v) for v in FLAGS.size.lower().split("x"))
-  return open_frames(path, width, height, FLAGS.frame_rate)
 
 
 def evaluate_model(coder: VideoCoder, source: FrameSource, work_dir: str) -> dict[str, Any]:
@@ -193,7 +186,7 @@ def bd_table(sequences: dict[str, Any], averages: dict[str, dict[str, Any]]) -> 
 
 
 def evaluate_sequence(path: str, coders: list[tuple[str, VideoCoder]]) -> dict[str, Any]:
-  source = open_sequence(path)
+  source = open_frames(path, *parse_size(FLAGS.size), FLAGS.frame_rate)
   curves: dict[str, list[dict[str, Any]]] = {}
   with tempfile.TemporaryDirectory(prefix="tfc_swin-video-eval-") as work_dir:
     for label, coder in coders:

@@ -439,6 +439,13 @@ def test_yuv_to_rgb_matches_ffmpeg(tmp_path, size):
       np.testing.assert_array_equal(a, b)
 
 
+def test_parse_size():
+  assert frames.parse_size("416x240") == (416, 240) == frames.parse_size("416X240")
+  assert frames.parse_size(None) == (None, None)
+  with pytest.raises(frames.FrameSourceError, match="WIDTHxHEIGHT"):
+    frames.parse_size("416")
+
+
 def test_yuv_files_and_errors(tmp_path):
   clip = make_clip(4)
   path = str(tmp_path / "clip.yuv")

@@ -190,18 +190,23 @@ class ImageCodec(CodingModule):
             "hyperprior": self.hyperprior, "prior": self.prior}
 
 
+def _image_codecs(module: tf.Module) -> list[ImageCodec]:
+  """``module`` and every image codec inside it (AICT's inner codec, a P-frame codec's
+  three)."""
+  return [c for c in (module, *module.submodules) if isinstance(c, ImageCodec)]
+
+
 def set_fused_elementwise(module: tf.Module, enabled: bool) -> None:
-  """Sets :attr:`ImageCodec.fused_elementwise` of ``module`` and of every image codec inside
-  it (AICT's inner codec, a P-frame codec's three); before ``prepare_for_compression``."""
-  for codec in (module, *module.submodules):
-    if isinstance(codec, ImageCodec):
-      codec.fused_elementwise = bool(enabled)
+  """Sets :attr:`ImageCodec.fused_elementwise` of every image codec of ``module``; before
+  ``prepare_for_compression``."""
+  for codec in _image_codecs(module):
+    codec.fused_elementwise = bool(enabled)
 
 
 def fused_elementwise(module: tf.Module) -> bool:
   """Whether ``module``'s coding functions trace with fused LayerNorm / GELU (what an export
   records): :func:`~tfc_swin.layers.compiled.coding_fused` of its image codecs' flag."""
-  flags = {c.fused_elementwise for c in (module, *module.submodules) if isinstance(c, ImageCodec)}
+  flags = {c.fused_elementwise for c in _image_codecs(module)}
   if len(flags) != 1:
     raise ValueError(f"{module}: image codecs with mixed fused_elementwise {flags}")
   return coding_fused(flags.pop())

@@ -410,6 +410,18 @@ class YUVFrames(FrameSource):
       yield yuv420_to_rgb(*planes, method=self.yuv_method)
 
 
+def parse_size(text: str | None) -> tuple[int | None, int | None]:
+  """``"WIDTHxHEIGHT"`` -> ``(width, height)`` (None -> ``(None, None)``); FrameSourceError if
+  malformed."""
+  if not text:
+    return None, None
+  try:
+    width, height = (int(v) for v in text.lower().split("x"))
+  except ValueError:
+    raise FrameSourceError(f"bad frame size {text!r}: use WIDTHxHEIGHT") from None
+  return width, height
+
+
 def open_frames(path: str, width: int | None = None, height: int | None = None,
                 frame_rate: Fraction | float | str | None = None) -> FrameSource:
   """A folder -> FolderFrames; ``*.yuv`` (needs width, height) -> YUVFrames; else FFmpegFrames."""
