@@ -51,6 +51,7 @@ SPLIT_MODULES = {"test_aict_layers", "test_eval_anchors", "test_eval_bdrate", "t
 TEST_GROUPS = {
     ("test_training", "test_validation_on_fixed_crops"): "training-hyperprior-run",
     ("test_training", "test_init_from_hyperprior_run"): "training-hyperprior-run",
+    ("test_training", "test_initial_step_continues_a_run"): "training-hyperprior-run",
 }
 #: Many quick tests: collected last, to fill the end of the run on both workers.
 LAST_MODULES = ("test_eval_anchors", "test_eval_bdrate", "test_eval_metrics", "test_eval_runner",

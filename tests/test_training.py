@@ -203,6 +203,27 @@ def test_init_from_hyperprior_run(data_dir, hyperprior_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_initial_step_continues_a_run(data_dir, hyperprior_run, tmp_path):
+  hp, _ = hyperprior_run  # 4 steps; continued as if its folder were lost (only its weights)
+  cfg = TrainConfig(model="conv-hyperprior-tiny", lmbda=0.01, data=data_dir,
+                    run_dir=str(tmp_path / "more"), steps=6, patch_size=64, batch_size=2,
+                    init_from=str(hp), initial_step=4, lr_schedule="cosine", eval_data=data_dir,
+                    eval_every=2, eval_images=1, eval_size=64, log_every=1)
+  for bad in ({"init_from": ""}, {"steps": 4}):
+    with pytest.raises(ValueError, match="--initial_step 4 continues a run"):
+      Trainer(dataclasses.replace(cfg, **bad))
+  trainer, logs = Trainer(cfg), []
+  trainer.train(log=logs.append)
+  assert "; continuing at step 4 of 6" in logs[0] and trainer.step == 6
+  schedule = run_dir.read_progress(cfg.run_dir)["segments"][0]
+  assert (schedule["start_step"], schedule["end_step"]) == (4, 6)
+  stages = run_history(cfg.run_dir)  # the continuation counts its own 2 steps and validations
+  assert [(s["run"], s["steps"]) for s in stages] == [("hp", 4), ("more", 2)]
+  assert [v["step"] for v in stages[1]["validation"]] == [0, 2]
+  assert [p["step"] for p in validation_curve(stages)] == [2, 4, 4, 6]
+
+
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(data_dir, tmp_path):
   out = subprocess.run(train_args(data_dir, tmp_path / "m", "conv-hyperprior-tiny", 3,
                                   "--strategy=mirrored", "--logical_cpus=2"),

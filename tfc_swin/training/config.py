@@ -53,6 +53,11 @@ class TrainConfig:
   init_from: str = flag_field("Run folder, checkpoint or SavedModel to start from: the whole model "
                           "if it has the same prior, else its transforms and hyper prior "
                           "(B.1: SwinT-ChARM from SwinT-Hyperprior).", "")
+  initial_step: int = flag_field("Start the step counter (and so the learning-rate schedule) here "
+                             "rather than at 0: continues a run whose folder is lost (another "
+                             "machine) from an export of it, --init_from zoo/<model>/<v>/q<q> "
+                             "--initial_step <its manifest's steps>, same model, lambda and "
+                             "schedule flags. Adam's moments start fresh.", 0)
   strategy: str = flag_field("tf.distribute strategy.", "default",
                          choices=("default", "mirrored", "multi_worker"))
   checkpoint_every: int = flag_field("Steps between checkpoints.", 500)

@@ -47,19 +47,22 @@ def run_history(run_dir: str, checkpoint: str | None = None) -> list[dict[str, A
   checkpoint = checkpoint or runs.latest_checkpoint(run_dir)
   if not checkpoint:
     raise ValueError(f"{run_dir}: no checkpoint")
+  # A run continued with --initial_step counts on from there: its own steps start at 0.
+  first = config.get("initial_step") or 0
   steps = runs.checkpoint_step(checkpoint)
   progress = runs.read_progress(run_dir)
   segments = [s for s in progress["segments"] if s["end_step"] > s["start_step"] < steps]
   done = [min(s["end_step"], steps) - s["start_step"] for s in segments]
   seconds = [s["seconds"] * d / (s["end_step"] - s["start_step"]) for s, d in zip(segments, done)]
   stage = {"run": os.path.basename(os.path.normpath(run_dir)),
-           **{k: config.get(k) for k in _STAGE_KEYS}, "steps": steps,
+           **{k: config.get(k) for k in _STAGE_KEYS}, "steps": steps - first,
            "tracked_steps": sum(done), "seconds": round(sum(seconds), 1),
            "hosts": sorted({s["host"] for s in segments}),
            "devices": sorted({f"{s['replicas']}x {s['device']}" for s in segments}),
            "schedule": [{k: s[k] for k in _SCHEDULE_KEYS} for s in segments
                         if "learning_rate" in s],
-           "validation": [v for v in progress.get("validation", []) if v["step"] <= steps]}
+           "validation": [{**v, "step": v["step"] - first}
+                          for v in progress.get("validation", []) if v["step"] <= steps]}
   parent = config.get("init_from")
   if not parent:
     return [stage]

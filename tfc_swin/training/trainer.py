@@ -118,6 +118,9 @@ class Trainer:
   eval_items = "crops"
 
   def __init__(self, config: TrainConfig, dataset: tf.data.Dataset | None = None):
+    if config.initial_step and not (config.init_from and 0 < config.initial_step < config.steps):
+      raise ValueError(f"--initial_step {config.initial_step} continues a run from an export of "
+                       f"it: give --init_from, and --steps above it (got {config.steps})")
     self.config = config
     self.strategy = make_strategy(config.strategy)
     resolver = getattr(self.strategy, "cluster_resolver", None)
@@ -177,7 +180,11 @@ class Trainer:
       self.config = dataclasses.replace(self.config, init_from=started_from)
       self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       return f"resumed from {self.manager.latest_checkpoint} at step {self.step}"
-    return self._initialize()
+    message = self._initialize()
+    if self.config.initial_step:
+      self.optimizer.iterations.assign(self.config.initial_step)
+      message += f"; continuing at step {self.step} of {self.config.steps}"
+    return message
 
   def _initialize(self) -> str:
     """Starts a new run: applies ``init_from``; says what was done."""
@@ -285,8 +292,8 @@ class Trainer:
               if self.is_chief else tf.summary.create_noop_writer())
     for sig in (signal.SIGTERM, signal.SIGINT):
       signal.signal(sig, lambda *_: setattr(self, "_stop", True))
-    if self._eval_x is not None and self.step == 0 and cfg.init_from:
-      self._validate(writer, 0, log)  # where a fork starts (``--steps 0``: only that)
+    if self._eval_x is not None and self.step == cfg.initial_step and cfg.init_from:
+      self._validate(writer, self.step, log)  # where a fork starts (``--steps 0``: only that)
     train_step = self._train_step_fn()
     iterator = iter(self.dataset)
     start, start_step = time.time(), self.step
