@@ -33,9 +33,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any
 
 from tfc_swin.video.frames import (FrameSource, YUVFrames, pipe_frames, run_tool, split_yuv420,
                                    write_yuv420, yuv420_frame_bytes, yuv420_to_rgb)
@@ -185,10 +184,3 @@ def run_anchor(source: FrameSource, codec: str = "x264", crfs: Iterable[int] = C
         shutil.copyfile(output, os.path.join(keep_dir, os.path.basename(output)))
       os.unlink(output)
   return results
-
-
-def run_anchors(source: FrameSource, codecs: Sequence[str] = ("x264", "x265"),
-                crfs: Iterable[int] = CRFS, **kwargs: Any) -> dict[str, list[AnchorResult]]:
-  """:func:`run_anchor` for several codecs: ``{codec: [result per CRF]}``."""
-  crfs = tuple(crfs)
-  return {codec: run_anchor(source, codec, crfs, **kwargs) for codec in codecs}
