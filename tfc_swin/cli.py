@@ -31,10 +31,15 @@ import os
 import sys
 import time
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfc_swin.data import SAMPLE_IMAGE  # noqa: E402  (a path; imports nothing heavy)
+
+if TYPE_CHECKING:
+  from tfc_swin.coder import Coder
+  from tfc_swin.video.coder import VideoCoder
 
 
 #: The loader of ``video decompress``'s worker process (``module:function``).
@@ -103,7 +108,7 @@ def _read_file(path: str) -> bytes:
     raise CliError(f"{path}: {e.strerror}") from None
 
 
-def cmd_models(args) -> None:
+def cmd_models(args: argparse.Namespace) -> None:
   from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   if args.zoo:
     _list_zoo(zoo, args.markdown)
@@ -154,7 +159,7 @@ def _list_zoo(zoo, markdown: bool) -> None:
                       enumerate(zip(header, row))))
 
 
-def cmd_compress(args) -> None:
+def cmd_compress(args: argparse.Namespace) -> None:
   from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
   rgb, mode, alpha = image_io.read_image(args.input, max_pixels=args.max_pixels)
@@ -175,7 +180,7 @@ def cmd_compress(args) -> None:
     _print_graph_cache(coder)
 
 
-def cmd_decompress(args) -> None:
+def cmd_decompress(args: argparse.Namespace) -> None:
   from tfc_swin import bitstream, image_io  # pylint: disable=import-outside-toplevel
   from tfc_swin.isolation import shared_coder  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
@@ -204,7 +209,7 @@ def cmd_decompress(args) -> None:
 
 
 def decompress_coder(model: str | None, quality: int | None, version: str, header_model: str,
-                     header_config: str):
+                     header_config: str) -> Coder:
   """The coder of ``decompress`` (loaded in its worker process): ``--model``, else the model
   the file's header names."""
   if model is None:  # The file names its model; take it from the zoo if shipped there.
@@ -229,7 +234,7 @@ def _zoo_spec(model: str, config: str, configs: list[str], folders: str):
                  f"pass --model with that model's {folders}")
 
 
-def cmd_info(args) -> None:
+def cmd_info(args: argparse.Namespace) -> None:
   from tfc_swin import bitstream  # pylint: disable=import-outside-toplevel
   data = _read_file(args.input)
   stream = bitstream.unpack(data)
@@ -268,7 +273,7 @@ def _file_scale(config_name: str, strings: list[bytes]) -> str | None:
   return "1 (scale adaptation skipped)" if s == 1.0 else f"{s:.4f} (image coded at that scale)"
 
 
-def cmd_demo(args) -> None:
+def cmd_demo(args: argparse.Namespace) -> None:
   from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin import image_io  # pylint: disable=import-outside-toplevel
   from tfc_swin.eval.metrics import psnr  # pylint: disable=import-outside-toplevel
@@ -310,7 +315,7 @@ def _video_coder(spec: str | None, quality: int | None = None, version: str = "l
   return load_video_coder(spec, **zoo_options)
 
 
-def cmd_video_compress(args) -> None:
+def cmd_video_compress(args: argparse.Namespace) -> None:
   from tfc_swin import zoo  # pylint: disable=import-outside-toplevel
   from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
   from tfc_swin.video.coder import DEFAULT_GOP_SIZE  # pylint: disable=import-outside-toplevel
@@ -332,7 +337,7 @@ def cmd_video_compress(args) -> None:
         f"{source.height}, {stats.file_bytes} bytes, {stats.bpp:.4f} bpp ({coder.name})")
 
 
-def cmd_video_decompress(args) -> None:
+def cmd_video_decompress(args: argparse.Namespace) -> None:
   from tfc_swin.bitstream import check_pixel_limit  # pylint: disable=import-outside-toplevel
   from tfc_swin.fileio import check_writable  # pylint: disable=import-outside-toplevel
   from tfc_swin.isolation import shared_coder  # pylint: disable=import-outside-toplevel
@@ -364,7 +369,7 @@ def cmd_video_decompress(args) -> None:
 
 
 def video_decompress_coder(model: str | None, quality: int | None, version: str,
-                           header_model: str, header_config: str):
+                           header_model: str, header_config: str) -> VideoCoder:
   """The coder of ``video decompress`` (loaded in its worker process): ``--model``, else the
   model the file's header names (a zoo model or an untrained video config)."""
   if model is None:
@@ -374,7 +379,7 @@ def video_decompress_coder(model: str | None, quality: int | None, version: str,
   return _video_coder(model, quality, version)
 
 
-def cmd_video_info(args) -> None:
+def cmd_video_info(args: argparse.Namespace) -> None:
   from tfc_swin.video import bitstream  # pylint: disable=import-outside-toplevel
   h = bitstream.read_header(args.input)
   sizes: dict[str, list[int]] = {"I": [], "P": []}

@@ -21,7 +21,7 @@ STRINGS_SPEC = tf.TensorSpec([None], tf.string, name="strings")
 SHAPE_SPEC = tf.TensorSpec([2], tf.int32, name="shape")
 
 
-def round_up(value, multiple):
+def round_up(value: int | tf.Tensor, multiple: int) -> int | tf.Tensor:
   """The smallest multiple of ``multiple`` that is >= ``value`` (ints or int tensors)."""
   return (value + multiple - 1) // multiple * multiple
 

@@ -44,7 +44,7 @@ class ConvNeXtBlock(tf.keras.layers.Layer):
     self.layer_scale_init = float(layer_scale_init)
     self.epsilon = float(epsilon)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     dim = int(input_shape[-1])
     self.dwconv = tf.keras.layers.DepthwiseConv2D(self.kernel_size, padding="same",
                                                   name="dwconv")
@@ -100,7 +100,7 @@ class ConvNeXtProcessor(tf.keras.layers.Layer):
     self.residual = bool(residual)
     self.zero_init = bool(zero_init)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     channels = int(input_shape[-1])
     if self.residual and channels != self.out_channels:
       raise ValueError(f"residual processor needs {self.out_channels} input channels, "

@@ -33,7 +33,7 @@ class PatchMerge(_Resample):
   ``use_bias=True`` is the patch embedding applied to raw pixels (a strided linear map).
   """
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     self.norm = norm_or_identity(self.layer_norm, "norm")
     self.linear = tf.keras.layers.Dense(self.filters, use_bias=self.use_bias, name="linear")
     super().build(input_shape)
@@ -53,7 +53,7 @@ class PatchSplit(_Resample):
   entropy parameters.
   """
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     self.linear = tf.keras.layers.Dense(self.factor ** 2 * self.filters,
                                         use_bias=self.use_bias, name="linear")
     self.norm = norm_or_identity(self.layer_norm, "norm")
@@ -95,7 +95,7 @@ class SwinStage(tf.keras.layers.Layer):
     self.fixed_window = bool(fixed_window)
     self.factor = int(factor)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     resampler = PatchMerge if self.resample == "merge" else PatchSplit
     self.resampler = resampler(self.filters, layer_norm=self.resample_norm and self.layer_norm,
                                use_bias=self.resample_bias, factor=self.factor,

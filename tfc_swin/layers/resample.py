@@ -64,7 +64,8 @@ def keys_cubic(t: tf.Tensor, a: float = -0.75) -> tf.Tensor:
   return tf.where(t < 1.0, near, tf.where(t < 2.0, far, tf.zeros_like(t)))
 
 
-def scaled_size(height, width, s, multiple: int = 1):
+def scaled_size(height: int | tf.Tensor, width: int | tf.Tensor, s: float | tf.Tensor,
+                multiple: int = 1) -> tuple[int, int] | tf.Tensor:
   """Canvas ``(h, w)`` for down-scaling ``height x width`` by ``s``.
 
   ``ceil(s * side)`` (so the whole down-scaled image fits), padded up to a multiple of

@@ -38,7 +38,7 @@ class ResBlock(tf.keras.layers.Layer):
     super().__init__(**kwargs)
     self.kernel_size = int(kernel_size)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     dim = int(input_shape[-1])
     self.conv1 = tf.keras.layers.Conv2D(dim, self.kernel_size, padding="same",
                                         activation="relu", name="conv1")
@@ -72,7 +72,7 @@ class ResizeParameterNetwork(tf.keras.layers.Layer):
     if not self.s_min < self.initial_scale < 1.0:
       raise ValueError(f"initial_scale must be in (s_min, 1), got {self.initial_scale}")
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     conv = lambda c, name, stride=1: tf.keras.layers.Conv2D(  # noqa: E731
         c, 3, strides=stride, padding="same", activation="relu", name=name)
     self.stem = conv(self.widths[0], "stem")

@@ -98,7 +98,7 @@ class WindowAttention(tf.keras.layers.Layer):
     self.relative_position_bias = bool(relative_position_bias)
     self.qkv_bias = bool(qkv_bias)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     dim = int(input_shape[-1])
     self.num_heads = _num_heads(dim, self.head_dim)
     self.qkv = tf.keras.layers.Dense(3 * dim, use_bias=self.qkv_bias, name="qkv")
@@ -197,7 +197,7 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     self.layer_norm = bool(layer_norm)
     self.relative_position_bias = bool(relative_position_bias)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     dim = int(input_shape[-1])
     self.norm1 = norm_or_identity(self.layer_norm, "norm1")
     self.norm2 = norm_or_identity(self.layer_norm, "norm2")

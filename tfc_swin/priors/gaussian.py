@@ -149,7 +149,8 @@ class ChannelARPrior(GaussianConditional):
     sigma = self.scale_transforms[s](tf.concat([index[..., part], *decoded], axis=-1))
     return tf.cast(mu, tf.float32), tf.cast(sigma, tf.float32)
 
-  def forward(self, y, params, training):
+  def forward(self, y: tf.Tensor, params: tf.Tensor, training: bool
+              ) -> tuple[tf.Tensor, tf.Tensor]:
     mean, index = tf.split(params, 2, axis=-1)
     em = self.entropy_model(compression=False)
     decoded, bits = [], []

@@ -5,18 +5,19 @@ Transformer slice transform of ICT, Ghorbel et al. 2023) register beside the con
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import tensorflow as tf
 import tensorflow_compression as tfc
 
 _REGISTRY: dict[str, Callable[..., tf.keras.layers.Layer]] = {}
+_SliceTransform = TypeVar("_SliceTransform", bound=Callable[..., tf.keras.layers.Layer])
 
 
-def register_slice_transform(name: str):
+def register_slice_transform(name: str) -> Callable[[_SliceTransform], _SliceTransform]:
   """Class decorator adding a slice transform under ``name``."""
 
-  def wrap(cls):
+  def wrap(cls: _SliceTransform) -> _SliceTransform:
     _REGISTRY[name] = cls
     return cls
 

@@ -91,7 +91,7 @@ class SwinSliceTransform(tf.keras.layers.Layer):
     self.projection = tf.keras.layers.Conv2D(self.out_channels, self.kernel_size,
                                              padding="same", name="projection")
 
-  def build(self, input_shape):
+  def build(self, input_shape: tf.TensorShape) -> None:
     if int(input_shape[-1]) != self.in_channels:
       raise ValueError(f"expected {self.in_channels} input channels, got {input_shape[-1]}")
     super().build(input_shape)

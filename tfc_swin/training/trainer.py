@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import time
+from typing import Any, Callable
 
 import tensorflow as tf
 from absl import flags
@@ -61,7 +62,7 @@ class LearningRate(tf.keras.optimizers.schedules.LearningRateSchedule):
       lr *= tf.minimum(1.0, (step + 1) / self.warmup)
     return lr
 
-  def get_config(self):
+  def get_config(self) -> dict[str, Any]:
     return {"kind": self.kind, "warmup": self.warmup, "peak": self.peak, "final": self.final,
             "drop": self.drop, "total": self.total}
 
@@ -92,7 +93,8 @@ class SkippingAdam(tf.keras.optimizers.Adam):
 
   skip = None
 
-  def update_step(self, gradient, variable):
+  def update_step(self, gradient: tf.Tensor | tf.IndexedSlices, variable: tf.Variable
+                  ) -> None:
     if self.skip is None:
       return super().update_step(gradient, variable)
 
@@ -280,7 +282,7 @@ class Trainer:
         "warmup_steps": self.config.warmup_steps,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
-  def train(self, log=print) -> dict[str, float]:
+  def train(self, log: Callable[[str], None] = print) -> dict[str, float]:
     """Runs until ``steps``, the time budget, or SIGTERM/SIGINT; checkpoints on the way out."""
     log(self.restore_or_initialize())
     cfg = self.config  # As restored (a resumed run keeps its init_from).

@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -296,7 +297,7 @@ def probe_video(path: str) -> dict:
           "num_frames": int(count) if count.isdigit() else None}
 
 
-def read_exactly(stream, size: int) -> bytes:
+def read_exactly(stream: IO[bytes], size: int) -> bytes:
   """Reads ``size`` bytes from a pipe (fewer only at end of stream)."""
   chunks, got = [], 0
   while got < size:
