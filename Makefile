@@ -19,7 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tfc-swin demo
 
-# The whole test suite (under 10 minutes on 2 cores): two pytest-xdist workers. Each test file
+# The whole test suite (about 14 minutes on 2 cores, CI allows 15): two pytest-xdist workers. Each test file
 # runs on one worker (module fixtures such as loaded SavedModels are built once), files that
 # load the same models share one, and the tests of files without shared fixtures are spread
 # one by one (tests/conftest.py). The 20 slowest tests are listed at the end.
