@@ -11,7 +11,9 @@ The end-to-end ``compress`` / ``decompress`` tf.functions are timed on one image
 round one call then ``--repeats`` timed calls, rounds alternating the models (ours, public,
 ours, public) so that load drift hits both; median over all timed calls. The float32 matmul
 GFLOP/s is measured before each model's calls; floor = our effective MACs x 2 / the run's
-median GFLOP/s. ``--ours_float32`` adds ours with h_s/ChARM in float32 (what float64 costs).
+median GFLOP/s. ``--ours_float32`` adds ours with h_s/ChARM in float32 (what float64 costs);
+``--ours_fused`` adds ours with XLA-fused LayerNorm / GELU in g_a / g_s (the opt-in coder of
+``ImageCodec.fused_elementwise``; same bitstream format, docs/complexity.md).
 Peak memory: RSS growth of one call, one child process per model (the settings of
 ``complexity.measure_peak_memory``).
 
@@ -48,6 +50,7 @@ from absl import app, flags
 
 from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec, build_codec
+from tfc_swin.codecs.image import set_fused_elementwise
 from tfc_swin.codecs.base import count_parameters
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.layers.precision import float32_entropy_parameters
@@ -57,6 +60,8 @@ FLAGS = flags.FLAGS
 OURS = "swint-charm"
 #: Ours with h_s and the ChARM networks in float32 (``--ours_float32``; not what we ship).
 OURS_FLOAT32 = "swint-charm@float32"
+#: Ours with XLA-fused LayerNorm / GELU in the transforms (``--ours_fused``; opt-in).
+OURS_FUSED = "swint-charm@fused"
 PUBLIC = "public"
 #: Files a checkout of Nikolai10/SwinT-ChARM must hold (relative to --public_src).
 PUBLIC_FILES = ("zyc2022.py", "config.py", "swin-transformers-tf/swins/__init__.py")
@@ -79,6 +84,8 @@ flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: TF default, all core
 flags.DEFINE_bool("ours_float32", False, "Also time ours with h_s and the ChARM networks in "
                   "float32 instead of float64 (what float64 costs; such files are not portable, "
                   "see docs/robustness.md).")
+flags.DEFINE_bool("ours_fused", False, "Also time ours with XLA-fused LayerNorm / GELU in g_a / "
+                  "g_s (set_fused_elementwise; the opt-in fused coder).")
 flags.DEFINE_bool("memory", True, "Measure peak RSS growth (one child process per model).")
 flags.DEFINE_bool("count_public_macs", True, "Also count MACs on the public model's graphs.")
 flags.DEFINE_string("output", "results/benchmark/public_swint_charm.md", "Markdown report.")
@@ -250,7 +257,7 @@ def summarize(rounds: list[dict[str, Any]], params: dict[str, int],
     for stage in ("encode", "decode"):
       row[stage] = statistics.median(t for r in mine for t in r[stage])
       row[f"{stage}_floor_ratio"] = row[stage] / floor[stage]
-    counted = macs.get(OURS if model == OURS_FLOAT32 else model)
+    counted = macs.get(OURS if model in (OURS_FLOAT32, OURS_FUSED) else model)
     if counted:
       row["encode_macs"] = sum(counted[n].effective for n in complexity.ENCODER_MODULES)
       row["decode_macs"] = sum(counted[n].effective for n in complexity.DECODER_MODULES)
@@ -272,7 +279,8 @@ def markdown_report(result: dict[str, Any]) -> str:
   """The report: settings and machine, times and ratios, memory, and every round."""
   s, m = result["summary"], result["machine"]
   label = {OURS: f"ours (`{OURS}`)", PUBLIC: "public (`zyc2022.ZYC2022Model`)",
-           OURS_FLOAT32: "ours, h_s + ChARM in float32 (not shipped)"}
+           OURS_FLOAT32: "ours, h_s + ChARM in float32 (not shipped)",
+           OURS_FUSED: "ours, XLA-fused LayerNorm / GELU (opt-in)"}
   lines = [
       "# Public SwinT-ChARM vs ours: CPU coding time (issue 16)", "",
       f"{result['date']}; {m['cpu']}, {m['cores']} cores, TF {m['tensorflow']}, oneDNN "
@@ -369,13 +377,19 @@ def run(argv: list[str]) -> None:
   print(f"parameters: ours {params[OURS] / 1e6:.2f}M, public {params[PUBLIC] / 1e6:.2f}M",
         flush=True)
 
-  coders, codec32 = {OURS: our_coder(codec)}, None
+  coders, codec32, fused = {OURS: our_coder(codec)}, None, None
   if FLAGS.ours_float32:
     with float32_entropy_parameters():
       codec32 = build_codec(OURS)
     codec32.prepare_for_compression()
     coders[OURS_FLOAT32] = our_coder(codec32, OURS_FLOAT32)
     params[OURS_FLOAT32] = codec32.count_parameters()
+  if FLAGS.ours_fused:
+    fused = build_codec(OURS)
+    set_fused_elementwise(fused, True)
+    fused.prepare_for_compression()
+    coders[OURS_FUSED] = our_coder(fused, OURS_FUSED)
+    params[OURS_FUSED] = fused.count_parameters()
   coders[PUBLIC] = public_coder(model)
   rounds = []
   for index in range(1, FLAGS.rounds + 1):
@@ -388,7 +402,7 @@ def run(argv: list[str]) -> None:
             f"{_ms(statistics.median(record['encode']))} ms, decode "
             f"{_ms(statistics.median(record['decode']))} ms", flush=True)
   load_after = list(os.getloadavg())
-  del codec, codec32, model, coders  # freed before the memory runs
+  del codec, codec32, model, coders, fused  # freed before the memory runs
 
   memory = None
   if FLAGS.memory:

@@ -99,7 +99,7 @@ def _round(index, model, encode, decode, gflops):
 
 def _result(rounds, memory=None):
   params = {bench.OURS: 32_558_608, bench.PUBLIC: 32_556_240,
-            bench.OURS_FLOAT32: 32_558_608}
+            bench.OURS_FLOAT32: 32_558_608, bench.OURS_FUSED: 32_558_608}
   return {"date": "2026-11-27 09:00 UTC",
           "machine": {"cpu": "Test CPU", "cores": 2, "tensorflow": "2.14.1", "onednn": "default"},
           "load_before": [3.5, 3.0, 2.5], "load_after": [4.0, 3.5, 3.0], "public_commit": None,
@@ -133,6 +133,7 @@ def test_summary_takes_medians_over_rounds_and_one_floor():
 def test_report_states_whether_the_goal_is_met():
   rounds = [_round(1, bench.OURS, [3.0], [2.0], 100.0),
             _round(1, bench.OURS_FLOAT32, [2.0], [1.0], 100.0),
+            _round(1, bench.OURS_FUSED, [1.2], [2.5], 100.0),
             _round(1, bench.PUBLIC, [2.4], [4.0], 100.0)]
   memory = {m: {"encode_bytes": 5e8, "decode_bytes": 4e8, "baseline_rss_bytes": 2e9,
                 "weights_bytes": 1.3e8, "method": "VmHWM"} for m in (bench.OURS, bench.PUBLIC)}
@@ -144,6 +145,11 @@ def test_report_states_whether_the_goal_is_met():
           "meet the goal.") in report
   assert ("* **ours, h_s + ChARM in float32 (not shipped): encode 1.20, decode 4.00**: does "
           "not meet the goal.") in report
+  assert ("* **ours, XLA-fused LayerNorm / GELU (opt-in): encode 2.00, decode 1.60**: meets "
+          "the goal.") in report
+  fused = report.split("| ours, XLA-fused LayerNorm / GELU (opt-in) | 32.56 | 1200 | 2500 | ")[1]
+  ours = report.split("| ours (`swint-charm`) | 32.56 | 3000 | 2000 | ")[1]
+  assert fused.split(" | ")[2:4] == ours.split(" | ")[2:4]  # the MACs of ours
   assert "## Peak memory (MB)" in report and "| 500 | 400 | 2000 | 130 | VmHWM |" in report
   assert "| 1 | public | 100.0 | 2400 | 4000 |" in report
   met = bench.markdown_report(_result([_round(1, bench.OURS, [1.0], [1.0], 100.0),
