@@ -396,6 +396,15 @@ _codec("aict-tiny", _SWIN_TINY, ChARM(num_slices=2, slice_transform="swin", max_
 
 # -- P-frame video codecs (Zhu et al. sec. 3.2, App. A.2; Agustsson et al. 2020) ---------------
 @dataclasses.dataclass(frozen=True)
+class MotionHint:
+  """An encoder-side motion hint (not in the papers; :mod:`tfc_swin.layers.motion_search`):
+  the flow encoder also sees a block-matching flow (``block`` x ``block`` blocks, full search
+  of +-``search`` pixels), 2 more input channels. Decoder and file format are unchanged."""
+  block: int = 8
+  search: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
 class VideoCodecConfig:
   """A scale-space-flow P-frame codec: three hyperprior codecs composed.
 
@@ -404,6 +413,8 @@ class VideoCodecConfig:
     and the previous decoded frame (6 channels in, 3 out: flow x, flow y, scale); residual:
     codes the difference between the frame and its warped prediction. gop_size: frames per
     group (one I-frame, then P-frames predicted from the previous decoded frame).
+    motion_hint: with a :class:`MotionHint`, the flow encoder also gets a block-matching flow
+    (then its transform takes 8 channels).
   """
   name: str
   iframe: str
@@ -411,21 +422,24 @@ class VideoCodecConfig:
   residual: CodecConfig
   gop_size: int = 12
   description: str = ""
+  motion_hint: Optional[MotionHint] = None
 
   @property
   def family(self) -> str:
     return f"SSF[{self.flow.transform.label}/{self.residual.transform.label}]"
 
   def to_dict(self) -> dict[str, Any]:
+    hint = {"motion_hint": dataclasses.asdict(self.motion_hint)} if self.motion_hint else {}
     return {"name": self.name, "iframe": self.iframe, "flow": self.flow.to_dict(),
             "residual": self.residual.to_dict(), "gop_size": self.gop_size,
-            "description": self.description}
+            "description": self.description, **hint}
 
   @classmethod
   def from_dict(cls, d: dict[str, Any]) -> "VideoCodecConfig":
+    hint = d.get("motion_hint")
     return cls(d["name"], d["iframe"], CodecConfig.from_dict(d["flow"]),
                CodecConfig.from_dict(d["residual"]), d.get("gop_size", 12),
-               d.get("description", ""))
+               d.get("description", ""), MotionHint(**hint) if hint else None)
 
 
 _VIDEO_CONFIGS: Registry[VideoCodecConfig] = Registry("video config")
@@ -440,14 +454,29 @@ def video_config_names() -> list[str]:
 
 
 def _video(name: str, iframe: str, flow: TransformConfig, residual: TransformConfig,
-           description: str) -> VideoCodecConfig:
+           description: str, motion_hint: Optional[MotionHint] = None) -> VideoCodecConfig:
   if iframe not in _CONFIGS:
     raise ValueError(f"{name}: unknown I-frame config {iframe!r}")
+  expected = 8 if motion_hint else 6  # two frames (and the hint's dx, dy)
+  if flow.in_channels != expected:
+    raise ValueError(f"{name}: the flow transform takes {flow.in_channels} channels, not "
+                     f"{expected}")
   parts = {"flow": flow, "residual": residual}
   sub = {k: CodecConfig(f"{name}/{k}", t, Hyperprior(), description=f"{description}: {k}")
          for k, t in parts.items()}
   return _VIDEO_CONFIGS.register(name)(
-      VideoCodecConfig(name, iframe, sub["flow"], sub["residual"], description=description))
+      VideoCodecConfig(name, iframe, sub["flow"], sub["residual"], description=description,
+                       motion_hint=motion_hint))
+
+
+def _with_motion_hint(name: str) -> VideoCodecConfig:
+  """``name``-bm: the registered config ``name`` with a :class:`MotionHint` (8-channel flow
+  encoder, same everything else)."""
+  base = _VIDEO_CONFIGS.get(name)
+  flow = dataclasses.replace(base.flow.transform, in_channels=8)
+  return _video(f"{name}-bm", base.iframe, flow, base.residual.transform,
+                f"{base.description}, with a block-matching motion hint (not in the paper)",
+                MotionHint())
 
 
 def _ssf_conv(analysis: tuple[int, ...], hyper: tuple[int, ...], in_channels: int = 3
@@ -496,6 +525,9 @@ _video("swint-ssf-cpu", _CPU_IFRAME, _CPU_SWIN_FLOW, _CPU_SWIN_RESIDUAL,
        "SwinT-SSF sized for CPU training")
 _video("swint-ssf-res-cpu", _CPU_IFRAME, _CPU_CONV_FLOW, _CPU_SWIN_RESIDUAL,
        "SwinT-SSF-Res sized for CPU training")
+_with_motion_hint("conv-ssf-cpu")
+_with_motion_hint("swint-ssf-cpu")
+_with_motion_hint("swint-ssf-res-cpu")
 
 # Tiny: for tests.
 _TINY_FLOW = _ssf_swin((8, 8, 16), (1, 1, 1), (8, 8, 8), 2, False, in_channels=6, head_dim=8)
@@ -504,3 +536,4 @@ _video("swint-ssf-tiny", "swint-hyperprior-tiny", _TINY_FLOW, _TINY_RESIDUAL,
        "tiny SwinT-SSF for tests")
 _video("conv-ssf-tiny", "conv-hyperprior-tiny", _ssf_conv((8, 8, 8, 12), (8, 8, 8), 6),
        _ssf_conv((8, 8, 8, 12), (8, 8, 8)), "tiny Conv-SSF for tests")
+_with_motion_hint("swint-ssf-tiny")

@@ -46,6 +46,7 @@ from tfc_swin.codecs.build import build_codec, restore_codec
 from tfc_swin.codecs.image import MODEL_INFO_FILE, ImageCodec, set_fused_elementwise
 from tfc_swin.configs import VideoCodecConfig, get_video_config
 from tfc_swin.layers import ScaleSpaceWarp
+from tfc_swin.layers.motion_search import block_motion
 from tfc_swin.transforms.base import output_layer
 
 #: Displacement in pixels of a full-range (255) flow codec output (see the module docstring).
@@ -103,19 +104,35 @@ class PFrameCodec(CodingModule):
     gains = tf.constant([FLOW_PIXELS, FLOW_PIXELS, float(self.warp.num_levels)]) / 255.0
     return flow_output * gains
 
+  def motion_hint(self, x: tf.Tensor, reference: tf.Tensor) -> tf.Tensor | None:
+    """The encoder-side block-matching flow (B, H, W, 2) in pixels, if the config has a
+    :class:`~tfc_swin.configs.MotionHint` (else None)."""
+    hint = self.config.motion_hint
+    return block_motion(x, reference, hint.block, hint.search) if hint else None
+
+  def flow_input(self, x: tf.Tensor, reference: tf.Tensor, hint: tf.Tensor | None
+                 ) -> tf.Tensor:
+    """What the flow encoder reads: the frame, its reference and, if any, the motion hint on
+    the flow codec's output scale (:meth:`flow_field` inverted)."""
+    parts = [x, reference]
+    if hint is not None:
+      parts.append(hint * (255.0 / FLOW_PIXELS))
+    return tf.concat(parts, axis=-1)
+
   def predict_pframe(self, x: tf.Tensor, reference: tf.Tensor, training: bool = False
                      ) -> dict[str, tf.Tensor]:
     """One P frame (float (B, H, W, 3), sides multiples of 64) from its reference.
 
-    Returns ``x_hat`` (unclipped), ``prediction`` (warped reference), ``flow`` and ``bits``
-    (flow + residual, per item).
+    Returns ``x_hat`` (unclipped), ``prediction`` (warped reference), ``flow``, ``bits``
+    (flow + residual, per item) and ``hint`` (the motion hint, or None).
     """
-    flow = self.flow.autoencode(tf.concat([x, reference], axis=-1), training)
+    hint = self.motion_hint(x, reference)
+    flow = self.flow.autoencode(self.flow_input(x, reference, hint), training)
     field = self.flow_field(flow["x_hat"])
     prediction = self.warp(reference, field)
     residual = self.residual.autoencode(x - prediction + RESIDUAL_OFFSET, training)
     x_hat = prediction + residual["x_hat"] - RESIDUAL_OFFSET
-    return {"x_hat": x_hat, "prediction": prediction, "flow": field,
+    return {"x_hat": x_hat, "prediction": prediction, "flow": field, "hint": hint,
             "bits": flow["bits"] + residual["bits"]}
 
   def __call__(self, clip: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
@@ -125,7 +142,9 @@ class PFrameCodec(CodingModule):
 
     Returns per frame, shape [B, T]: ``bits``, ``bpp``, ``mse`` (of the unclipped
     reconstruction, [0, 255] scale) and ``flow_loss`` (MSE of the warped reference against
-    the frame, the flow loss of App. B.1; 0 for the I-frame); and ``x_hat`` [B, T, H, W, 3].
+    the frame, the flow loss of App. B.1; with a motion hint plus the MSE of the decoded flow
+    against the hint on the flow codec's scale, which teaches the flow codec to send it; 0 for
+    the I-frame); and ``x_hat`` [B, T, H, W, 3].
     """
     clip = tf.convert_to_tensor(clip, tf.float32)
     frames = tf.unstack(clip, axis=1)
@@ -138,6 +157,8 @@ class PFrameCodec(CodingModule):
       reference = tf.clip_by_value(outputs[-1]["x_hat"], 0.0, 255.0)
       out = self.predict_pframe(x, reference, training)
       out["flow_loss"] = _mse(x, out["prediction"])
+      if out["hint"] is not None:
+        out["flow_loss"] += _mse(out["flow"][..., :2], out["hint"]) * (255.0 / FLOW_PIXELS) ** 2
       outputs.append(out)
     x_hat = tf.stack([o["x_hat"] for o in outputs], axis=1)
     bits = tf.stack([o["bits"] for o in outputs], axis=1)
@@ -275,7 +296,8 @@ class PFrameCodec(CodingModule):
   def _compress_pframe(self, image: tf.Tensor, reference: tf.Tensor) -> dict[str, tf.Tensor]:
     shape = tf.shape(image)[:2]
     x, ref = _padded_float(image), _padded_float(reference)
-    flow_strings, flow_indexes = self.flow.encode_canvas(tf.concat([x, ref], axis=-1))
+    flow_strings, flow_indexes = self.flow.encode_canvas(
+        self.flow_input(x, ref, self.motion_hint(x, ref)))
     prediction, _, _ = self._predict(flow_strings, ref, shape)
     residual_strings, residual_indexes = self.residual.encode_canvas(
         x - prediction + RESIDUAL_OFFSET)
