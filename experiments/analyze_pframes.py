@@ -11,8 +11,11 @@ checkpoint folder or prefix; untrained without one), a video SavedModel folder
 The frames are really coded in low-delay P (:mod:`tfc_swin.video.coder`): frame ``i`` is an I
 frame when ``i % gop_size == 0``, else a P frame predicted from the previous decoded frame
 (:meth:`~tfc_swin.codecs.video.PFrameCodec.analyze_pframe`). Per P frame: flow / residual /
-total bpp, the RGB PSNR of copying the reference, of the warped prediction and of the decoded
-frame, and the decoded flow's mean and 95th-percentile magnitude (pixels) and mean scale level.
+total bpp, the RGB PSNR of copying the reference, of the warped prediction, of a classical
+block-matching prediction (the reference warped by the 8x8, +-16 pixel full search of
+:mod:`tfc_swin.layers.motion_search`: what motion compensation alone can give on this frame)
+and of the decoded frame, and the decoded flow's mean and 95th-percentile magnitude (pixels)
+and mean scale level.
 Writes ``analysis.json``, ``analysis.md`` and ``pframe_<figure_frame>.png`` (reference, frame,
 prediction, flow, scale and prediction error) to ``--output_dir``.
 """
@@ -32,16 +35,20 @@ from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 
 from tfc_swin import fileio, zoo
+from tfc_swin.codecs.base import pad_to_multiple
 from tfc_swin.codecs.video import PFrameCodec, build_video_codec, restore_video_codec
 from tfc_swin.configs import video_config_names
 from tfc_swin.eval.metrics import psnr
+from tfc_swin.layers.motion_search import block_motion
 from tfc_swin.video.frames import FFmpegError, open_frames, parse_size
 
 FLAGS = flags.FLAGS
 #: Per-P-frame columns of analysis.md: (JSON key, header, format).
 COLUMNS = (("flow_bpp", "flow bpp", ".4f"), ("residual_bpp", "residual bpp", ".4f"),
            ("bpp", "bpp", ".4f"), ("psnr_copy", "copy dB", ".2f"),
-           ("psnr_prediction", "prediction dB", ".2f"), ("psnr_decoded", "decoded dB", ".2f"),
+           ("psnr_prediction", "prediction dB", ".2f"),
+           ("psnr_block_matching", "block-matching dB", ".2f"),
+           ("psnr_decoded", "decoded dB", ".2f"),
            ("flow_mean", "mean \\|flow\\| px", ".3f"), ("flow_p95", "p95 \\|flow\\| px", ".3f"),
            ("scale_mean", "mean scale", ".3f"))
 flags.DEFINE_string("sequence", None, "A frame folder, video file or raw .yuv file.")
@@ -100,6 +107,15 @@ def iframe_row(codec: PFrameCodec, rgb: np.ndarray) -> tuple[dict[str, Any], np.
           "psnr_decoded": psnr(rgb, decoded)}, decoded
 
 
+def block_matching_psnr(codec: PFrameCodec, rgb: np.ndarray, reference: np.ndarray) -> float:
+  """PSNR of ``reference`` warped (sharp, scale level 0) by the block-matching flow of
+  ``rgb`` against it."""
+  x, ref = (pad_to_multiple(tf.constant(a[None], tf.float32)) for a in (rgb, reference))
+  flow = block_motion(x, ref)
+  predicted = codec.warp(ref, tf.concat([flow, tf.zeros_like(flow[..., :1])], axis=-1))
+  return psnr(rgb, predicted[0, :rgb.shape[0], :rgb.shape[1]].numpy())
+
+
 def pframe_row(codec: PFrameCodec, rgb: np.ndarray, reference: np.ndarray
                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   """A P frame's row of the analysis, and the arrays of
@@ -114,6 +130,7 @@ def pframe_row(codec: PFrameCodec, rgb: np.ndarray, reference: np.ndarray
           "residual_bits": residual_bits, "flow_bpp": flow_bits / pixels,
           "residual_bpp": residual_bits / pixels, "bpp": (flow_bits + residual_bits) / pixels,
           "psnr_copy": psnr(rgb, reference), "psnr_prediction": psnr(rgb, out["prediction"]),
+          "psnr_block_matching": block_matching_psnr(codec, rgb, reference),
           "psnr_decoded": psnr(rgb, out["image"]), "flow_mean": float(magnitude.mean()),
           "flow_p95": float(np.percentile(magnitude, 95)), "scale_mean": float(scale.mean())
           }, out
@@ -136,7 +153,8 @@ def analyze(codec: PFrameCodec, frames: Iterable[np.ndarray], gop_size: int, fig
         drawn = {"reference": reference, "frame": rgb, **out}
       print(f"frame {index} P: flow {row['flow_bpp']:.4f} + residual {row['residual_bpp']:.4f}"
             f" = {row['bpp']:.4f} bpp; copy {row['psnr_copy']:.2f} dB, prediction "
-            f"{row['psnr_prediction']:.2f} dB, decoded {row['psnr_decoded']:.2f} dB; |flow| "
+            f"{row['psnr_prediction']:.2f} dB (block matching {row['psnr_block_matching']:.2f}"
+            f" dB), decoded {row['psnr_decoded']:.2f} dB; |flow| "
             f"mean {row['flow_mean']:.3f} px, p95 {row['flow_p95']:.3f} px; scale "
             f"{row['scale_mean']:.3f}")
     rows.append({"index": index, **row})

@@ -72,9 +72,12 @@ def test_main_writes_the_analysis(codec, tmp_path, monkeypatch, capsys):
   assert result["model"] == "untrained/conv-ssf-tiny"
   assert [f["type"] for f in result["frames"]] == list("IPP")
   keys = {"index", "type", "bits", "flow_bits", "residual_bits", "flow_bpp", "residual_bpp",
-          "bpp", "psnr_copy", "psnr_prediction", "psnr_decoded", "flow_mean", "flow_p95",
-          "scale_mean"}
+          "bpp", "psnr_copy", "psnr_prediction", "psnr_block_matching", "psnr_decoded",
+          "flow_mean", "flow_p95", "scale_mean"}
   assert set(result["frames"][1]) == keys
+  # (Against this untrained codec's garbage reference nothing predicts well; block matching
+  # itself is tested in test_motion_hint.py.)
+  assert result["frames"][1]["psnr_block_matching"] >= result["frames"][1]["psnr_copy"] - 0.5
   assert set(result["mean_pframe"]) == keys - {"index", "type", "bits", "flow_bits",
                                                  "residual_bits"}
   assert result["frames"][1]["bpp"] == pytest.approx(result["frames"][1]["bits"] / 64 ** 2)
