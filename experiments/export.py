@@ -22,7 +22,8 @@ from tfc_swin.training import zoo_export
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Training run folders (with checkpoints/ and "
-                  "train_config.json), one per quality.")
+                  "train_config.json), one per quality; an earlier export "
+                  "(zoo/<name>/<version>/q<q>) may stand for a run whose folder is gone.")
 flags.DEFINE_string("name", None, "Zoo model name (default: the runs' config name).")
 flags.DEFINE_string("version", "1", "Zoo version.")
 flags.DEFINE_string("kodak", "", "Folder of evaluation images (Kodak); empty = don't measure.")

@@ -11,7 +11,7 @@ from tfc_swin.codecs import build_codec, restore_codec
 from tfc_swin.codecs.image import set_fused_elementwise
 from tfc_swin.coder import Coder, read_model_info
 from tfc_swin.layers import compiled
-from tfc_swin.training import init_from
+from tfc_swin.training import init_from, run_dir, zoo_export
 
 pytestmark = pytest.mark.slow  # SavedModel exports
 
@@ -169,6 +169,23 @@ def test_training_starts_from_a_zoo_savedmodel(zoo_root):
   assert "prior" in parts  # same config: the whole model, ChARM networks included
   for a, b in zip(codecs[1].trainable_variables, fresh.trainable_variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_a_new_version_can_take_earlier_exports(zoo_root, tmp_path):
+  root, codecs = zoo_root  # e.g. a run's export whose run folder was on another machine
+  sources = [str(root / "tiny" / "1" / q) for q in ("q2", "q1")]
+  name, count = zoo_export.export_runs(sources, "3", "tiny", log=lambda _: None)
+  assert (name, count) == ("tiny", 2)
+  _, records = zoo.version_records("tiny", "3")
+  for quality in (1, 2):  # ordered by lambda again; same weights, same training record
+    record = records[str(quality)]
+    assert record["copied_from"] == sources[2 - quality]
+    assert record["fingerprint"] == codecs[quality].fingerprint()
+    assert record["lmbda"] == 0.01 / quality and record["training_data"] == "none"
+  run_dir.write_config(str(tmp_path), {"model": "conv-hyperprior-tiny", "lmbda": 0.1})
+  with pytest.raises(ValueError, match="runs mix configs"):
+    zoo_export.export_runs([sources[0], str(tmp_path)], "4", "tiny")
+  zoo.remove_version("tiny", "3")
 
 
 def test_zoo_location_override_and_missing_zoo(zoo_root, monkeypatch, tmp_path):

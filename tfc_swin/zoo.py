@@ -177,6 +177,19 @@ def version_records(name: str, version: str = "latest") -> tuple[str, dict[str, 
   return version, record["qualities"]
 
 
+def folder_record(path: str) -> dict | None:
+  """The manifest record of an exported quality folder ``<zoo>/<name>/<version>/q<quality>``
+  of any zoo folder (this one or a scratch one), or None when it has none."""
+  quality_dir = os.path.abspath(path)
+  version_dir = os.path.dirname(quality_dir)
+  manifest_path = os.path.join(os.path.dirname(version_dir), "manifest.json")
+  if not os.path.exists(manifest_path):
+    return None
+  versions = _read_json(manifest_path).get("versions", {})
+  return versions.get(os.path.basename(version_dir), {}).get("qualities", {}).get(
+      os.path.basename(quality_dir).lstrip("q"))
+
+
 def qualities(name: str | None = None, version: str = "latest") -> list[int]:
   """Qualities (1 = lowest rate) of a zoo model, of the default model when None."""
   name = name or default()["model"]

@@ -7,12 +7,12 @@ steps and the wall time recorded in its ``progress.json``.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import tensorflow as tf
 
+from tfc_swin import zoo
 from tfc_swin.training import run_dir as runs
 
 _STAGE_KEYS = ("model", "lmbda", "learning_rate", "patch_size", "batch_size", "data")
@@ -22,17 +22,10 @@ _SCHEDULE_KEYS = ("start_step", "end_step", "learning_rate", "final_learning_rat
 
 def _saved_model_history(path: str) -> list[dict[str, Any]]:
   """History recorded in the zoo manifest of an exported model (``zoo/<name>/<v>/q<q>``)."""
-  quality_dir = os.path.abspath(path)
-  version_dir = os.path.dirname(quality_dir)
-  manifest = os.path.join(os.path.dirname(version_dir), "manifest.json")
-  if os.path.exists(manifest):
-    with open(manifest) as f:
-      versions = json.load(f)["versions"]
-    record = versions.get(os.path.basename(version_dir), {}).get("qualities", {}).get(
-        os.path.basename(quality_dir).lstrip("q"))
-    if record:
-      return record.get("history") or [{k: record.get(k) for k in _STAGE_KEYS + ("steps",)}
-                                        | {"run": path}]
+  record = zoo.folder_record(path)
+  if record:
+    return record.get("history") or [{k: record.get(k) for k in _STAGE_KEYS + ("steps",)}
+                                      | {"run": path}]
   return [{"run": path, "steps": None}]
 
 
