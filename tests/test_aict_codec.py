@@ -12,6 +12,7 @@ from PIL import Image
 from tfc_swin import bitstream, cli, zoo
 from tfc_swin.bitstream import BitstreamError
 from tfc_swin.codecs import build_codec, restore_codec
+from tfc_swin.codecs.base import index_checksum, pad_to_multiple, to_uint8
 from tfc_swin.codecs.scale_adaptive import ScaleAdaptiveCodec, file_scale, max_code
 from tfc_swin.coder import Coder, ModelId
 from tfc_swin.configs import get_config
@@ -179,9 +180,10 @@ def test_info_prints_the_scale_of_aict_files(aict, tmp_path, capsys):
 
 # -- the skip path and the Coder ---------------------------------------------------------------
 @pytest.mark.slow
-def test_skip_path_is_the_inner_codec(aict):
-  """s >= skip_above: the file is the inner codec's (ICT with the same weights), plus the
-  scale byte; an ict-tiny coder refuses AICT files as another model's."""
+def test_skip_path_codes_the_processed_image_at_full_size(aict):
+  """s >= skip_above: no resampling; the inner codec (ICT with the same weights) codes the
+  pre-processed image at full size and the decoder post-processes it (training always runs the
+  processors); an ict-tiny coder refuses AICT files as another model's."""
   codec, model_id = aict
   ict = build_codec("ict-tiny")
   # --init_from ICT gives AICT all but the scale-adaptation module.
@@ -192,13 +194,17 @@ def test_skip_path_is_the_inner_codec(aict):
       target.assign(source)
   ict_coder = Coder.from_codec(ict, "untrained/ict-tiny/seed0")
   image = smooth_image(37, 70, seed=9)
+  processed = codec.pre_processor(tf.cast(image[None], tf.float32))
+  theirs, indexes = ict.encode_canvas(pad_to_multiple(processed))
   for s in (1.0, codec.config.wrapper.skip_above):
     ours = codec.compress_at_scale(image, s)
-    theirs = ict.compress(image)
-    assert list(ours["strings"].numpy()) == [b"\x00"] + list(theirs["strings"].numpy())
-    assert int(ours["index_checksum"]) == int(theirs["index_checksum"])
+    assert list(ours["strings"].numpy()) == [b"\x00"] + list(theirs.numpy())
+    assert int(ours["index_checksum"]) == int(index_checksum(indexes))
   decoded = codec.decompress(ours["strings"], ours["shape"])
   assert int(decoded["index_checksum"]) == int(ours["index_checksum"])
+  x_hat, _ = ict.decode_canvas(theirs, tf.constant([64, 128]))  # 37 x 70 padded to 64s
+  expected = to_uint8(codec.post_processor(x_hat[:, :37, :70]), tf.constant([37, 70]))
+  np.testing.assert_array_equal(decoded["image"], expected)
   data = Coder(codec, model_id).compress_array(image)
   with pytest.raises(BitstreamError, match="file was made by model test/aict-tiny"):
     ict_coder.decompress_array(data)

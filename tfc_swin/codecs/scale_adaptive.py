@@ -14,9 +14,12 @@ back, so any image size works and encode / decode time fall with s.
 Scale code (the file). ``compress`` keeps :class:`ImageCodec`'s signatures; its first string
 is ONE byte, the scale code k, followed by the inner codec's strings (``num_strings`` = 1 +
 inner). s is quantized to the grid ``s_k = min_scale + (1 - min_scale) (k - 1) / (L - 1)``,
-k = 1..L (L = ``scale_levels``, s_L = 1), nearest level. Code 0 means the module is skipped
-(paper 3.3): the grid level is >= ``skip_above`` (or s is not finite) and the image is coded at
-full size exactly as the inner codec alone codes it. Only codes 0..K, K the last level below
+k = 1..L (L = ``scale_levels``, s_L = 1), nearest level. Code 0 means the resampling is
+skipped (paper 3.3): the grid level is >= ``skip_above`` (or s is not finite) and the
+pre-processed image is coded at full size by the inner codec, then post-processed. The
+processors stay because training always runs them (below): skipping them too left every Kodak
+image 2.7 dB worse with trained weights (docs/aict.md). Fresh processors are the identity, so
+then a code-0 file is exactly the inner codec's file. Only codes 0..K, K the last level below
 ``skip_above``, are ever written; ``decompress`` refuses a first string that is not one byte
 with such a code (InvalidArgumentError). Encoder and decoder read s_k from the same table, so
 they use identical values and canvases. ``index_checksum`` and ``slice_checksums`` are
@@ -217,7 +220,8 @@ class ScaleAdaptiveCodec(CodingModule):
     x = tf.cast(image[None], tf.float32)
     s = self.scale_from_code(code)
     size = self.canvas_shape(tf.shape(image)[:2], code)
-    canvas = tf.cond(code > 0, lambda: self.downscale(self.pre_processor(x), s, size),
+    x = self.pre_processor(x)
+    canvas = tf.cond(code > 0, lambda: self.downscale(x, s, size),
                      lambda: pad_to_multiple(x))
     strings, indexes = self.inner.encode_canvas(canvas)
     code_byte = tf.gather(tf.constant([bytes([k]) for k in range(self._max_code + 1)]), code)
@@ -244,10 +248,9 @@ class ScaleAdaptiveCodec(CodingModule):
   def _decompress(self, strings: tf.Tensor, shape: tf.Tensor) -> dict[str, tf.Tensor]:
     code = self._read_code(strings)
     x_hat, indexes = self.inner.decode_canvas(strings[1:], self.canvas_shape(shape, code))
-    x_hat = tf.cond(
-        code > 0,
-        lambda: self.post_processor(self.upscale(x_hat, self.scale_from_code(code), shape)),
-        lambda: x_hat[:, :shape[0], :shape[1], :])
+    x_hat = self.post_processor(tf.cond(
+        code > 0, lambda: self.upscale(x_hat, self.scale_from_code(code), shape),
+        lambda: x_hat[:, :shape[0], :shape[1], :]))
     return {"image": to_uint8(x_hat, shape), "index_checksum": index_checksum(indexes),
             "slice_checksums": slice_checksums(indexes)}
 
