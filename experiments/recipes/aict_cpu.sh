@@ -8,7 +8,7 @@
 #
 # Every stage resumes its run folder if it has checkpoints, and is a no-op once done, so the
 # chain can be re-run after an interruption. When the lambda-0.001 run folder is gone (a new
-# machine) but its model was exported, INIT_001=zoo/aict-cpu/1/q1 skips that stage and starts
+# machine) but its model was exported, INIT_001=zoo/aict-cpu/2/q1 skips that stage and starts
 # the forks from the export.
 # Environment: DATA (../shared/data), THREADS (1), PYTHON (python).
 set -euo pipefail
