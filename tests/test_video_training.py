@@ -7,6 +7,7 @@ training step costs over a minute on a busy 2-core machine, an eager step about 
 """
 import dataclasses
 import os
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from PIL import Image
 
 from tfc_swin import image_io
 from tfc_swin.codecs import build_codec
-from tfc_swin.training import config, run_dir
+from tfc_swin.training import config, data, run_dir
 from tfc_swin.training import video as video_training
 from tfc_swin.training.video import VideoTrainConfig, VideoTrainer
 from helpers import load_experiment, smooth_image
@@ -87,8 +88,13 @@ def test_clips_are_read_when_their_turn_comes(tmp_path, monkeypatch):
   reads = []
   read_rgb = image_io.read_rgb
   monkeypatch.setattr(image_io, "read_rgb", lambda path: reads.append(path) or read_rgb(path))
-  next(iter(video_training.clip_dataset(str(tmp_path), 3, 16, 1, seed=0)))
-  assert 3 <= len(reads) <= 8 * 3  # the batch and the few clips in flight, of 72 frames
+  batches = iter(video_training.clip_dataset(str(tmp_path), 3, 16, 1, seed=0))
+  next(batches)
+  time.sleep(1)  # the pipeline fills its buffers, then waits
+  # The batch taken, the prefetched ones, the one being batched and the clips being decoded
+  # (of 72 frames); no more however the threads are scheduled.
+  in_flight = 1 + data.PREFETCH_BATCHES + 1 + data.DECODE_PARALLELISM
+  assert 3 <= len(reads) <= in_flight * 3
   davis = video_training.clip_memory_bound(3, 256, 4, 854 * 480)
   assert 60e6 < davis < 65e6  # the figure in the docstring
 
