@@ -38,6 +38,12 @@ def _save(figure: Figure, path: str | Path) -> Path:
   return path
 
 
+def line_style(index: int) -> dict[str, str]:
+  """Colour and dash of the ``index``-th line: the 10 default colours, dashed after the first
+  10 lines and dotted after 20, so that no two lines of a plot look alike."""
+  return {"color": f"C{index % 10}", "linestyle": ("-", "--", ":")[index // 10 % 3]}
+
+
 def plot_rd(results_list: Sequence[dict[str, Any]], path: str | Path, metric: str = "psnr",
             title: str = "") -> Path:
   """Plots averaged metric-vs-bpp curves, one line per codec; returns the PNG path."""
@@ -46,8 +52,8 @@ def plot_rd(results_list: Sequence[dict[str, Any]], path: str | Path, metric: st
   for index, results in enumerate(results_list):
     bpp, values = averaged_curve(results, metric)
     if len(bpp):
-      axes.plot(bpp, values, marker="o", markersize=3, color=f"C{index % 10}",
-                label=results["name"])
+      axes.plot(bpp, values, marker="o", markersize=3, label=results["name"],
+                **line_style(index))
   axes.set_xlabel("bits per pixel")
   axes.set_ylabel(AXIS_LABELS[metric])
   axes.set_title(title)
@@ -125,8 +131,8 @@ def plot_rate_savings(anchor: dict[str, Any], results_list: Sequence[dict[str, A
       continue
     grid, saving = rate_savings(anchor, results)
     if len(grid):
-      axes.plot(grid, saving, color=f"C{index % 10}", label=results["name"],
-                marker="o" if len(grid) == 1 else None)
+      axes.plot(grid, saving, label=results["name"], marker="o" if len(grid) == 1 else None,
+                **line_style(index))
   axes.axhline(0.0, color="black", linewidth=0.8)
   axes.set_xlabel(AXIS_LABELS["psnr"])
   axes.set_ylabel(f"rate saving over {anchor['name']} [%] (larger is better)")
