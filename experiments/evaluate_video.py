@@ -16,11 +16,19 @@ paper). Per sequence: bpp (whole file), RGB PSNR and YUV 4:2:0 PSNR (6:1:1), the
 each curve against x264 (paper App. C; per sequence, then averaged over the sequences that
 have one) and an RD plot. Writes ``results.json``, ``bdrate.md`` and ``rd_<sequence>.png`` to
 ``--output_dir``.
+
+``--merge A/results.json,B/results.json`` codes nothing: it puts the curves of earlier runs on
+the same sequences, frames, GOP and anchor CRFs into one table and one plot per sequence (the
+anchors of the first file; a label may come from one file only):
+
+  python experiments/evaluate_video.py --output_dir results/video/summary --merge \
+      results/video/swint-ssf-cpu-recipe2/results.json,results/video/conv-ssf-cpu-recipe2/results.json
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import os
 import tempfile
@@ -36,6 +44,7 @@ from tfc_swin.codecs.video import build_video_codec
 from tfc_swin.coder import ModelLoadError
 from tfc_swin.configs import video_config_names
 from tfc_swin.eval.bdrate import bd_rate
+from tfc_swin.eval.plots import line_style
 from tfc_swin.video.anchors import CRFS, run_anchor
 from tfc_swin.video.coder import VideoCoder
 from tfc_swin.video.frames import FrameSource, open_frames, parse_size
@@ -56,6 +65,8 @@ flags.DEFINE_integer("gop_size", 12, "Frames per GOP (one I frame, then P frames
 flags.DEFINE_integer("anchor_threads", None, "Threads of x264 / x265 (default: ffmpeg's).")
 flags.DEFINE_enum("metric", "psnr_rgb", list(METRICS), "Quality of the RD curves and BD-rates.")
 flags.DEFINE_string("output_dir", None, "Folder for results.json, bdrate.md and the plots.")
+flags.DEFINE_list("merge", [], "Code nothing: results.json files of earlier runs on the same "
+                  "sequences and anchors, whose curves go into one table and plot per sequence.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,9 +161,10 @@ def plot_rd(path: str, title: str, curves: dict[str, list[dict[str, Any]]], metr
             ) -> None:
   figure = Figure(figsize=(6, 4.5))
   axes = figure.add_subplot()
-  for label, points in curves.items():
+  for index, (label, points) in enumerate(curves.items()):
     points = sorted(points, key=lambda p: p["bpp"])
-    axes.plot([p["bpp"] for p in points], [p[metric] for p in points], "o-", label=label)
+    axes.plot([p["bpp"] for p in points], [p[metric] for p in points], marker="o",
+              label=label, **line_style(index))
   axes.set(title=title, xlabel="bpp", ylabel=f"{metric.replace('_', ' ').upper()} (dB)")
   axes.grid(alpha=0.3)
   axes.legend()
@@ -196,10 +208,8 @@ def evaluate_sequence(path: str, coders: list[tuple[str, VideoCoder]]) -> dict[s
             f"{point['psnr_rgb']:.2f} dB RGB, {point['psnr_yuv']:.2f} dB YUV")
     for codec in FLAGS.anchors:
       curves[codec] = anchor_curve(source, codec, work_dir)
-  values, errors = bd_rates(curves, FLAGS.metric)
   return {"path": path, "width": source.width, "height": source.height,
-          "num_frames": curves[FLAGS.anchors[0]][0]["num_frames"],
-          "curves": curves, "bd_rate": values, "bd_rate_errors": errors}
+          "num_frames": curves[FLAGS.anchors[0]][0]["num_frames"], "curves": curves}
 
 
 def sequence_names(paths: list[str]) -> list[str]:
@@ -211,9 +221,86 @@ def sequence_names(paths: list[str]) -> list[str]:
   return names
 
 
+def is_anchor(points: list[dict[str, Any]]) -> bool:
+  """Whether a curve of a results file is an ffmpeg anchor (its points carry a CRF)."""
+  return all("crf" in p for p in points)
+
+
+def same_points(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+  """Whether two anchor curves agree (rates within 0.1%, PSNRs within 0.01 dB)."""
+  return len(a) == len(b) and all(
+      math.isclose(p["bpp"], q["bpp"], rel_tol=1e-3)
+      and all(abs(p[m] - q[m]) <= 0.01 for m in METRICS) for p, q in zip(a, b))
+
+
+def merge_results(paths: list[str]) -> dict[str, Any]:
+  """The results of several ``results.json`` files as one: the same sequences (names, sizes,
+  frame counts), GOP size, anchor CRFs and x264 points in each; anchors from the first file;
+  every other label from one file only. Raises ValueError when they do not fit together."""
+  loaded = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+  first, sequences, origin = loaded[0], {}, {}
+  for name, result in first["sequences"].items():
+    sequences[name] = {k: result[k] for k in ("path", "width", "height", "num_frames")}
+    sequences[name]["curves"] = dict(result["curves"])
+  for path, results in zip(paths, loaded, strict=True):
+    for key in ("gop_size", "crfs"):
+      if results[key] != first[key]:
+        raise ValueError(f"{path}: {key} {results[key]} differs from {paths[0]}'s {first[key]}")
+    if set(results["sequences"]) != set(sequences):
+      raise ValueError(f"{path}: sequences {sorted(results['sequences'])} differ from "
+                       f"{paths[0]}'s {sorted(sequences)}")
+    for name, result in results["sequences"].items():
+      for key in ("width", "height", "num_frames"):
+        if result[key] != sequences[name][key]:
+          raise ValueError(f"{path}: {name} has {key} {result[key]}, {paths[0]} "
+                           f"{sequences[name][key]}")
+      reference = first["sequences"][name]["curves"][REFERENCE]
+      if not same_points(result["curves"][REFERENCE], reference):
+        raise ValueError(f"{path}: the {REFERENCE} curve of {name} differs from {paths[0]}'s "
+                         f"(other frames, CRFs or {REFERENCE} build)")
+      for label, points in result["curves"].items():
+        if is_anchor(points) or results is first:
+          continue
+        if label in sequences[name]["curves"]:
+          raise ValueError(f"{path}: curve {label!r} of {name} is also in "
+                           f"{origin.get(label, paths[0])}")
+        sequences[name]["curves"][label] = points
+        origin[label] = path
+  return {"gop_size": first["gop_size"], "crfs": first["crfs"], "sequences": sequences,
+          "merged_from": list(paths)}
+
+
+def write_results(sequences: dict[str, Any], record: dict[str, Any]) -> None:
+  """BD-rates, plots, results.json and bdrate.md of evaluated ``sequences`` (each with its
+  ``curves``) in --output_dir; ``record`` goes into results.json as well."""
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  for name, result in sequences.items():
+    result["bd_rate"], result["bd_rate_errors"] = bd_rates(result["curves"], FLAGS.metric)
+    plot_rd(os.path.join(FLAGS.output_dir, f"rd_{name}.png"), name, result["curves"],
+            FLAGS.metric)
+  averages = average_bd_rates(sequences)
+  fileio.write_json(os.path.join(FLAGS.output_dir, "results.json"), {
+      "metric": FLAGS.metric, "reference": REFERENCE, **record, "sequences": sequences,
+      "average_bd_rate": averages})
+  table = bd_table(sequences, averages)
+  fileio.write_text(os.path.join(FLAGS.output_dir, "bdrate.md"), table)
+  print(table)
+
+
 def run(argv: list[str]) -> None:
   """Entry point for absl.app."""
   del argv
+  if FLAGS.merge:
+    if FLAGS.sequences or FLAGS.models:
+      raise app.UsageError("--merge takes no --sequences or --models")
+    try:
+      merged = merge_results(FLAGS.merge)
+    except (OSError, ValueError, KeyError) as error:
+      raise app.UsageError(f"--merge: {error}") from error
+    write_results(merged.pop("sequences"), merged)
+    return
+  if not FLAGS.sequences:
+    raise app.UsageError("--sequences (or --merge) is required")
   if REFERENCE not in FLAGS.anchors:
     raise app.UsageError(f"--anchors must include {REFERENCE} (the BD-rate reference)")
   try:
@@ -224,21 +311,12 @@ def run(argv: list[str]) -> None:
     coders = [(spec.label, coder) for spec in specs for coder in load_coders(spec)]
   except (ValueError, ModelLoadError) as error:
     raise app.UsageError(str(error)) from error
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
   sequences = {}
   for name, path in zip(sequence_names(FLAGS.sequences), FLAGS.sequences):
     print(f"{name}: {path}")
     sequences[name] = evaluate_sequence(path, coders)
-    plot_rd(os.path.join(FLAGS.output_dir, f"rd_{name}.png"), name,
-            sequences[name]["curves"], FLAGS.metric)
-  averages = average_bd_rates(sequences)
-  fileio.write_json(os.path.join(FLAGS.output_dir, "results.json"), {
-      "metric": FLAGS.metric, "reference": REFERENCE, "gop_size": FLAGS.gop_size,
-      "crfs": [int(c) for c in FLAGS.crfs], "models": [dataclasses.asdict(s) for s in specs],
-      "sequences": sequences, "average_bd_rate": averages})
-  table = bd_table(sequences, averages)
-  fileio.write_text(os.path.join(FLAGS.output_dir, "bdrate.md"), table)
-  print(table)
+  write_results(sequences, {"gop_size": FLAGS.gop_size, "crfs": [int(c) for c in FLAGS.crfs],
+                            "models": [dataclasses.asdict(s) for s in specs]})
 
 
 def main() -> None:
@@ -247,5 +325,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["sequences", "output_dir"])  # here: tests import the module
+  flags.mark_flags_as_required(["output_dir"])  # here: tests import the module
   main()

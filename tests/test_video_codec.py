@@ -312,3 +312,50 @@ def test_evaluate_video_main(evaluate_video, codec, tmp_path, monkeypatch):
   table = (out / "bdrate.md").read_text()
   assert "| clip |" in table and "| **average** |" in table
   assert (out / "rd_clip.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _results_file(path, labels, num_frames=12, gop_size=12, x264_rate=1.0):
+  """A results.json of evaluate_video with x264 / x265 and a curve per label (made-up
+  points: x264 at 0.1-0.4 bpp, each label at the factor of x264's rate it maps to)."""
+  def points(rate, **extra):
+    return [{"bpp": rate * b, "psnr_rgb": 30.0 + 10 * b, "psnr_yuv": 32.0 + 10 * b,
+             "num_frames": num_frames, **extra} for b in (0.1, 0.2, 0.3, 0.4)]
+  curves = {"x264": points(x264_rate, crf=20, encoder="libx264"),
+            "x265": points(0.9, crf=20, encoder="libx265")}
+  curves |= {label: points(rate, model=label) for label, rate in labels.items()}
+  sequence = {"path": "seq", "width": 64, "height": 48, "num_frames": num_frames,
+              "curves": curves}
+  path.write_text(json.dumps({"gop_size": gop_size, "crfs": [20, 30],
+                              "sequences": {"seq": sequence}}))
+  return str(path)
+
+
+def test_evaluate_video_merges_earlier_results(evaluate_video, tmp_path):
+  """--merge puts the curves of several runs into one table and plot, and refuses files that
+  do not describe the same frames or that name a curve twice."""
+  a = _results_file(tmp_path / "a.json", {"A": 1.5})
+  b = _results_file(tmp_path / "b.json", {"B": 3.0})
+  merged = evaluate_video.merge_results([a, b])
+  assert list(merged["sequences"]["seq"]["curves"]) == ["x264", "x265", "A", "B"]
+  assert merged["merged_from"] == [a, b]
+  out = tmp_path / "out"
+  evaluate_video.FLAGS(["evaluate_video", f"--merge={a},{b}", f"--output_dir={out}"])
+  try:
+    evaluate_video.run([])
+  finally:
+    evaluate_video.FLAGS.unparse_flags()
+  results = json.loads((out / "results.json").read_text())
+  assert results["average_bd_rate"]["A"]["mean"] == pytest.approx(50.0)
+  assert results["average_bd_rate"]["B"]["mean"] == pytest.approx(200.0)
+  assert results["average_bd_rate"]["x265"]["mean"] == pytest.approx(-10.0)
+  assert "| seq | -10.0% | +50.0% | +200.0% |" in (out / "bdrate.md").read_text()
+  assert (out / "rd_seq.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  with pytest.raises(ValueError, match="'A' of seq is also in"):
+    evaluate_video.merge_results([a, _results_file(tmp_path / "c.json", {"A": 2.0})])
+  with pytest.raises(ValueError, match="num_frames 24"):
+    evaluate_video.merge_results([a, _results_file(tmp_path / "d.json", {"D": 2.0}, num_frames=24)])
+  with pytest.raises(ValueError, match="x264 curve of seq differs"):
+    evaluate_video.merge_results([a, _results_file(tmp_path / "f.json", {"F": 2.0},
+                                                   x264_rate=1.01)])
+  with pytest.raises(ValueError, match="gop_size 8"):
+    evaluate_video.merge_results([a, _results_file(tmp_path / "e.json", {"E": 2.0}, gop_size=8)])
