@@ -329,7 +329,7 @@ def check_graphs() -> str:
                      [False, False, True, True, False, False]), ""])
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   if FLAGS.check_graphs:
     report = check_graphs()

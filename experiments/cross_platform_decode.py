@@ -176,7 +176,7 @@ def _run(role: str, setting: str, work_dir: str, tag: str | None = None) -> list
   return json.loads(out.strip().splitlines()[-1]) if role == "decode" else []
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   if FLAGS.role:
     print(json.dumps(_worker(FLAGS.role, FLAGS.settings[0], FLAGS.work_dir, FLAGS.tag)))

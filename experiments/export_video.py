@@ -87,7 +87,7 @@ def export_to_zoo(runs: list[str], version: str, name: str | None = None,
   return name
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   if FLAGS.runs:
     if FLAGS.run or FLAGS.output:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from absl import app, flags
 
@@ -27,6 +27,9 @@ from tfc_swin.bitstream import TooLargeError
 from tfc_swin.eval.metrics import psnr
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.isolation import IsolatedCoder, MemoryLimitError, rss_kb
+
+if TYPE_CHECKING:  # numpy is imported where it is used
+  import numpy as np
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("image", None, "The photo to upscale (e.g. a Kodak image).")
@@ -39,7 +42,7 @@ flags.DEFINE_integer("reserve_mb", 3000, "Memory left to the rest of the machine
 flags.DEFINE_string("output", None, "Also write the results to this JSON file.")
 
 
-def make_image(path: str, width: int, height: int):
+def make_image(path: str, width: int, height: int) -> np.ndarray:
   """The photo upscaled (bicubic) to cover width x height, centre-cropped: uint8 RGB."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
@@ -87,7 +90,7 @@ def _call(model: str, function: str, *args: Any) -> dict[str, Any]:
           "seconds": seconds, "name": name, "limit_mb": coder.memory_limit_mb}
 
 
-def measure(model: str, image, tile_side: str) -> dict[str, Any]:
+def measure(model: str, image: np.ndarray, tile_side: str) -> dict[str, Any]:
   """Compress + decompress of one image with one model and tiling: sizes, times, quality."""
   tile = None if tile_side == "auto" else int(tile_side)
   height, width = image.shape[:2]
@@ -119,7 +122,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         f"{r['psnr']:.2f}" if "psnr" in r else r.get("error", "-")] for r in rows])
 
 
-def main(argv) -> None:
+def main(argv: list[str]) -> None:
   del argv
   rows = []
   for size in FLAGS.sizes:

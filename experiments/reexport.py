@@ -49,7 +49,7 @@ def move_default(name: str, old: str, new: str) -> None:
     print(f"default {model_kind} model: {name} v{new} q{chosen['quality']}")
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   is_video = zoo.kind(FLAGS.name) == zoo.VIDEO_MODEL_KIND
   restore = restore_video_codec if is_video else restore_codec

@@ -52,7 +52,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from absl import app, flags
 
@@ -61,6 +61,9 @@ from tfc_swin.eval.tables import markdown_table
 from tfc_swin.isolation import (DecodeTimeoutError, IsolatedCoder, MemoryLimitError,
                                 WorkerCrashError, process_alive, rss_kb)
 
+
+if TYPE_CHECKING:  # numpy is imported where it is used
+  import numpy as np
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["conv-hyperprior-tiny", "conv-charm-tiny", "swint-hyperprior-tiny",
@@ -146,7 +149,8 @@ def _pick(rng, options):
   return options[int(rng.integers(len(options)))]
 
 
-def craft(kind: str, rng, files: dict[str, bytes], bomb: bytes) -> tuple[str, bytes]:
+def craft(kind: str, rng: np.random.Generator, files: dict[str, bytes], bomb: bytes
+          ) -> tuple[str, bytes]:
   """One crafted valid-CRC file of a kind: (description, bytes)."""
   a, b = fields(files["a"]), fields(files["b"])
   f = fields(files["rgba"]) if kind == "alpha" else dict(a)
@@ -315,7 +319,7 @@ class ModelCases:
     self.setup_rss_kb = rss_kb(self.coder.pid)  # The worker's size after set-up.
     self.bomb = alpha_bomb()
 
-  def warm_up(self):
+  def warm_up(self) -> np.ndarray:
     """Decodes the valid file (starting the worker and tracing its decoder): the image."""
     return self.coder.decompress_array(self.files["a"], max_pixels=self.max_pixels)[0]
 
@@ -553,7 +557,7 @@ def table(results: list[dict[str, Any]]) -> str:
                         numeric=[False] + [True] * (len(outcomes) + 1))
 
 
-def main(argv) -> None:
+def main(argv: list[str]) -> None:
   del argv
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
   folder = tempfile.mkdtemp(prefix="stress_decoder-")

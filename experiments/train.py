@@ -22,7 +22,7 @@ REQUIRED = config.define_flags(mark_required=False)
 config.define_device_flags()
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   run_binary()
 

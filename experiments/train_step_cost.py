@@ -81,7 +81,7 @@ def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
           "peak_rss_gb": round(peak / 2**30, 2)}
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   get_config(FLAGS.model)  # Clear error for an unknown name before any work.
   setup_devices(threads=FLAGS.threads)

@@ -27,7 +27,7 @@ REQUIRED = config.define_flags(config_class=VideoTrainConfig, mark_required=Fals
 config.define_device_flags()
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   del argv
   run_binary(VideoTrainConfig, VideoTrainer)
 

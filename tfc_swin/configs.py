@@ -13,7 +13,7 @@ small enough to train on a 2-core CPU; ``-tiny`` configs exist for tests and dem
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional, Self, Union
 
 from tfc_swin.registry import Registry
 
@@ -33,7 +33,7 @@ class _Part:
     return {"kind": self.kind, **dataclasses.asdict(self)}
 
   @classmethod
-  def from_dict(cls, d: dict[str, Any]):
+  def from_dict(cls, d: dict[str, Any]) -> Self:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names - {"kind"}
     if unknown:
