@@ -159,12 +159,18 @@ def bd_rates(curves: dict[str, list[dict[str, Any]]], metric: str
 
 def plot_rd(path: str, title: str, curves: dict[str, list[dict[str, Any]]], metric: str
             ) -> None:
+  """One RD plot: the anchors in greys (solid, dashed, ...), our curves in colours."""
   figure = Figure(figsize=(6, 4.5))
   axes = figure.add_subplot()
-  for index, (label, points) in enumerate(curves.items()):
-    points = sorted(points, key=lambda p: p["bpp"])
+  anchors = [label for label, points in curves.items() if is_anchor(points)]
+  ours = [label for label in curves if label not in anchors]
+  styles = {label: {"color": "0.25", "linestyle": ("-", "--", ":", "-.")[i % 4],
+                    "markersize": 4} for i, label in enumerate(anchors)}
+  styles |= {label: line_style(i) for i, label in enumerate(ours)}
+  for label in anchors + ours:
+    points = sorted(curves[label], key=lambda p: p["bpp"])
     axes.plot([p["bpp"] for p in points], [p[metric] for p in points], marker="o",
-              label=label, **line_style(index))
+              label=label, **styles[label])
   axes.set(title=title, xlabel="bpp", ylabel=f"{metric.replace('_', ' ').upper()} (dB)")
   axes.grid(alpha=0.3)
   axes.legend()
