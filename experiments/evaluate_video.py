@@ -281,6 +281,9 @@ def write_results(sequences: dict[str, Any], record: dict[str, Any]) -> None:
   ``curves``) in --output_dir; ``record`` goes into results.json as well."""
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   for name, result in sequences.items():
+    curves = result["curves"]
+    result["curves"] = {label: curves[label] for label in sorted(
+        curves, key=lambda label: not is_anchor(curves[label]))}  # anchors first, stable
     result["bd_rate"], result["bd_rate_errors"] = bd_rates(result["curves"], FLAGS.metric)
     plot_rd(os.path.join(FLAGS.output_dir, f"rd_{name}.png"), name, result["curves"],
             FLAGS.metric)
