@@ -17,6 +17,7 @@ from tfc_swin.codecs.scale_adaptive import ScaleAdaptiveCodec, file_scale, max_c
 from tfc_swin.coder import Coder, ModelId
 from tfc_swin.configs import get_config
 from tfc_swin.layers import scaled_size
+from tfc_swin.profiling import timing
 from tfc_swin.training.warm_start import TRANSFORM_PARTS, shared_parts
 from helpers import load_experiment, smooth_image
 
@@ -267,3 +268,12 @@ def test_exported_saved_model_writes_identical_files(aict, tmp_path):
   restored = restore_codec(str(path))  # the checkpoint layout of weight_view()
   assert isinstance(restored, ScaleAdaptiveCodec)
   assert restored.fingerprint() == codec.fingerprint()
+
+
+def test_the_stage_benchmark_times_the_inner_codec(aict):
+  """experiments/benchmark.py's per-stage timing runs on AICT: its g_a ... g_s are the inner
+  codec's, and its end-to-end functions round-trip."""
+  codec, _ = aict
+  result = timing.benchmark_image(codec, smooth_image(64, 64), repeats=1, warmup=0)
+  assert set(result["samples"]) == set(timing.ALL_STAGES) | {"compress", "decompress"}
+  assert result["checksum_match"] and result["bpp"] > 0

@@ -185,6 +185,14 @@ class ScaleAdaptiveCodec(CodingModule):
   def entropy_parameters(self, z_hat: tf.Tensor) -> tf.Tensor:
     return self.inner.entropy_parameters(z_hat)
 
+  def analysis(self, x: tf.Tensor) -> tf.Tensor:
+    """The inner codec's g_a as its coder runs it (on the pre-processed, resized canvas)."""
+    return self.inner.analysis(x)
+
+  def synthesis(self, y_hat: tf.Tensor) -> tf.Tensor:
+    """The inner codec's g_s as its coder runs it."""
+    return self.inner.synthesis(y_hat)
+
   def prepare_for_compression(self) -> None:
     """(Re)builds the range-coding tables of the inner codec's parts and the coding graphs.
 
