@@ -13,7 +13,9 @@ ours, public) so that load drift hits both; median over all timed calls. The flo
 GFLOP/s is measured before each model's calls; floor = our effective MACs x 2 / the run's
 median GFLOP/s. ``--ours_float32`` adds ours with h_s/ChARM in float32 (what float64 costs);
 ``--ours_fused`` adds ours with XLA-fused LayerNorm / GELU in g_a / g_s (the opt-in coder of
-``ImageCodec.fused_elementwise``; same bitstream format, docs/complexity.md).
+``ImageCodec.fused_elementwise``; same bitstream format, docs/complexity.md); ``--ours_bfloat16``
+adds ours fused and with bfloat16 matmuls in g_a / g_s (``ImageCodec.bfloat16_matmuls``; the
+report then also gives the bfloat16 matmul GFLOP/s of the run and that floor).
 Peak memory: RSS growth of one call, one child process per model (the settings of
 ``complexity.measure_peak_memory``).
 
@@ -50,7 +52,7 @@ from absl import app, flags
 
 from tfc_swin import fileio
 from tfc_swin.codecs import ImageCodec, build_codec
-from tfc_swin.codecs.image import set_fused_elementwise
+from tfc_swin.codecs.image import set_coding_options
 from tfc_swin.codecs.base import count_parameters
 from tfc_swin.eval.tables import markdown_table
 from tfc_swin.layers.precision import float32_entropy_parameters
@@ -62,6 +64,11 @@ OURS = "swint-charm"
 OURS_FLOAT32 = "swint-charm@float32"
 #: Ours with XLA-fused LayerNorm / GELU in the transforms (``--ours_fused``; opt-in).
 OURS_FUSED = "swint-charm@fused"
+#: Ours fused and with bfloat16 matmuls in the transforms (``--ours_bfloat16``; opt-in).
+OURS_BFLOAT16 = "swint-charm@fused@bfloat16"
+#: The opt-in coders of ours by name: their coding options (``ImageCodec.CODING_OPTIONS``).
+OURS_OPTIONS = {OURS_FUSED: dict(fused_elementwise=True),
+                OURS_BFLOAT16: dict(fused_elementwise=True, bfloat16_matmuls=True)}
 PUBLIC = "public"
 #: Files a checkout of Nikolai10/SwinT-ChARM must hold (relative to --public_src).
 PUBLIC_FILES = ("zyc2022.py", "config.py", "swin-transformers-tf/swins/__init__.py")
@@ -85,7 +92,9 @@ flags.DEFINE_bool("ours_float32", False, "Also time ours with h_s and the ChARM 
                   "float32 instead of float64 (what float64 costs; such files are not portable, "
                   "see docs/robustness.md).")
 flags.DEFINE_bool("ours_fused", False, "Also time ours with XLA-fused LayerNorm / GELU in g_a / "
-                  "g_s (set_fused_elementwise; the opt-in fused coder).")
+                  "g_s (set_coding_options; the opt-in fused coder).")
+flags.DEFINE_bool("ours_bfloat16", False, "Also time ours fused and with bfloat16 matmuls in "
+                  "g_a / g_s (set_coding_options; for CPUs with AVX512_BF16 / AMX).")
 flags.DEFINE_bool("memory", True, "Measure peak RSS growth (one child process per model).")
 flags.DEFINE_bool("count_public_macs", True, "Also count MACs on the public model's graphs.")
 flags.DEFINE_string("output", "results/benchmark/public_swint_charm.md", "Markdown report.")
@@ -257,7 +266,7 @@ def summarize(rounds: list[dict[str, Any]], params: dict[str, int],
     for stage in ("encode", "decode"):
       row[stage] = statistics.median(t for r in mine for t in r[stage])
       row[f"{stage}_floor_ratio"] = row[stage] / floor[stage]
-    counted = macs.get(OURS if model in (OURS_FLOAT32, OURS_FUSED) else model)
+    counted = macs.get(OURS if model.startswith(OURS + "@") else model)
     if counted:
       row["encode_macs"] = sum(counted[n].effective for n in complexity.ENCODER_MODULES)
       row["decode_macs"] = sum(counted[n].effective for n in complexity.DECODER_MODULES)
@@ -271,6 +280,19 @@ def summarize(rounds: list[dict[str, Any]], params: dict[str, int],
           "floor_s": floor, "public_over": public_over, "public_over_ours": public_over[OURS]}
 
 
+def bfloat16_floor(macs: dict[str, complexity.MacCount], gflops: float) -> dict[str, Any]:
+  """Floor of the bfloat16 coder: g_a / g_s MACs at this machine's bfloat16 matmul rate
+  (measured now, 5 samples), the other modules' at ``gflops`` (float32)."""
+  bf16 = timing.matmul_gflops(repeats=5, dtype=tf.bfloat16)
+  floors = {}
+  for stage, modules in (("encode", complexity.ENCODER_MODULES),
+                         ("decode", complexity.DECODER_MODULES)):
+    floors[stage] = sum(timing.compute_floor(macs[n].effective,
+                                             bf16["gflops"] if n in ("g_a", "g_s") else gflops)
+                        for n in modules)
+  return {**floors, "gflops": bf16["gflops"], "samples_gflops": bf16["samples_gflops"]}
+
+
 def _ms(seconds: float) -> str:
   return f"{seconds * 1e3:.0f}"
 
@@ -280,7 +302,8 @@ def markdown_report(result: dict[str, Any]) -> str:
   s, m = result["summary"], result["machine"]
   label = {OURS: f"ours (`{OURS}`)", PUBLIC: "public (`zyc2022.ZYC2022Model`)",
            OURS_FLOAT32: "ours, h_s + ChARM in float32 (not shipped)",
-           OURS_FUSED: "ours, XLA-fused LayerNorm / GELU (opt-in)"}
+           OURS_FUSED: "ours, XLA-fused LayerNorm / GELU (opt-in)",
+           OURS_BFLOAT16: "ours, fused and bfloat16 matmuls in g_a / g_s (opt-in)"}
   lines = [
       "# Public SwinT-ChARM vs ours: CPU coding time (issue 16)", "",
       f"{result['date']}; {m['cpu']}, {m['cores']} cores, TF {m['tensorflow']}, oneDNN "
@@ -308,6 +331,15 @@ def markdown_report(result: dict[str, Any]) -> str:
             f"{r['bpp']:.2f}", r["shape_ok"]] for k, r in s["models"].items()],
           numeric=[False] + [True] * 8 + [False]), "",
       f"Public time / our time (issue goal: >= {GOAL}, i.e. ours {GOAL}x faster):", ""]
+  bf16 = result.get("bfloat16_floor")
+  if bf16:
+    lines[-2:-2] = [
+        f"bfloat16 matmul {bf16['gflops']:.1f} GFLOP/s in this run (median of "
+        f"{len(bf16['samples_gflops'])}). Floor of the bfloat16 coder (g_a / g_s MACs at that "
+        f"rate, h_a / h_s / ChARM at the float32 rate): encode {_ms(bf16['encode'])} ms, "
+        f"decode {_ms(bf16['decode'])} ms; its time / that floor: "
+        f"{s['models'][OURS_BFLOAT16]['encode'] / bf16['encode']:.1f} / "
+        f"{s['models'][OURS_BFLOAT16]['decode'] / bf16['decode']:.1f}.", ""]
   lines += [_verdict(label[k], v) for k, v in s["public_over"].items()] + [""]
   memory = result.get("memory")
   if memory:
@@ -377,19 +409,21 @@ def run(argv: list[str]) -> None:
   print(f"parameters: ours {params[OURS] / 1e6:.2f}M, public {params[PUBLIC] / 1e6:.2f}M",
         flush=True)
 
-  coders, codec32, fused = {OURS: our_coder(codec)}, None, None
+  coders, codec32 = {OURS: our_coder(codec)}, None
   if FLAGS.ours_float32:
     with float32_entropy_parameters():
       codec32 = build_codec(OURS)
     codec32.prepare_for_compression()
     coders[OURS_FLOAT32] = our_coder(codec32, OURS_FLOAT32)
     params[OURS_FLOAT32] = codec32.count_parameters()
-  if FLAGS.ours_fused:
-    fused = build_codec(OURS)
-    set_fused_elementwise(fused, True)
-    fused.prepare_for_compression()
-    coders[OURS_FUSED] = our_coder(fused, OURS_FUSED)
-    params[OURS_FUSED] = fused.count_parameters()
+  wanted = {OURS_FUSED: FLAGS.ours_fused, OURS_BFLOAT16: FLAGS.ours_bfloat16}
+  for name, options in OURS_OPTIONS.items():
+    if wanted[name]:
+      variant = build_codec(OURS)
+      set_coding_options(variant, **options)
+      variant.prepare_for_compression()
+      coders[name] = our_coder(variant, name)
+      params[name] = variant.count_parameters()
   coders[PUBLIC] = public_coder(model)
   rounds = []
   for index in range(1, FLAGS.rounds + 1):
@@ -402,7 +436,10 @@ def run(argv: list[str]) -> None:
             f"{_ms(statistics.median(record['encode']))} ms, decode "
             f"{_ms(statistics.median(record['decode']))} ms", flush=True)
   load_after = list(os.getloadavg())
-  del codec, codec32, model, coders, fused  # freed before the memory runs
+  summary = summarize(rounds, params, macs)
+  bf16_floor = (bfloat16_floor(macs[OURS], summary["gflops"]) if FLAGS.ours_bfloat16
+                else None)
+  del codec, codec32, model, coders  # freed before the memory runs
 
   memory = None
   if FLAGS.memory:
@@ -415,7 +452,7 @@ def run(argv: list[str]) -> None:
       "public_max_support_slices": FLAGS.public_max_support_slices,
       "image": image_name, "height": h, "width": w, "repeats": FLAGS.repeats,
       "rounds": FLAGS.rounds, "threads": FLAGS.threads,
-      "summary": summarize(rounds, params, macs), "memory": memory,
+      "summary": summary, "bfloat16_floor": bf16_floor, "memory": memory,
       "macs": {k: _macs_json(v) for k, v in macs.items()}, "rounds_detail": rounds}
   fileio.write_text(json_path, json.dumps(result, indent=1))
   fileio.write_text(output, markdown_report(result))

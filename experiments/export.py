@@ -12,10 +12,9 @@ measured Kodak bpp / PSNR / MS-SSIM.
 import sys
 import time
 
-import numpy as np
 from absl import app, flags
 
-from tfc_swin import image_io, zoo
+from tfc_swin import zoo
 from tfc_swin.codecs import ImageCodec
 from tfc_swin.coder import Coder
 from tfc_swin.eval import runner
@@ -36,16 +35,10 @@ flags.DEFINE_list("remove_versions", [], "Older versions of this model to delete
 flags.mark_flags_as_required(["runs"])
 
 
-def measure_folder(coder: Coder, folder: str) -> dict[str, float | int]:
-  rows = [runner.measure(coder, image_io.read_rgb(p)) for p in image_io.list_images(folder)]
-  return {k: round(float(np.mean([r[k] for r in rows])), 4)
-          for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")} | {"images": len(rows)}
-
-
 def measure_kodak(codec: ImageCodec, model_name: str) -> dict[str, dict[str, float | int]]:
   """The manifest's ``kodak`` record of a codec."""
   t0 = time.time()
-  kodak = measure_folder(Coder.from_codec(codec, model_name), FLAGS.kodak)
+  kodak = runner.measure_folder(Coder.from_codec(codec, model_name), FLAGS.kodak)
   print(f"{model_name}: kodak {kodak} ({time.time() - t0:.0f} s)", file=sys.stderr)
   return {"kodak": kodak}
 

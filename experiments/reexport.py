@@ -9,14 +9,17 @@ only; video records have no Kodak numbers).
 
   python experiments/reexport.py --name swint-hyperprior-cpu --from_version 3 --version 4 \
       --kodak ../shared/data/kodak --remove_old
+
+``--coding_options bfloat16_matmuls=true`` (or ``fused_elementwise=true``) exports coding graphs
+that run g_a / g_s that way (``ImageCodec.CODING_OPTIONS``; the weights stay the same).
 """
 import os
 
-import numpy as np
 from absl import app, flags
 
-from tfc_swin import image_io, zoo
+from tfc_swin import zoo
 from tfc_swin.codecs import restore_codec
+from tfc_swin.codecs.image import CODING_OPTIONS, set_coding_options
 from tfc_swin.codecs.video import restore_video_codec
 from tfc_swin.coder import Coder
 from tfc_swin.eval import runner
@@ -31,13 +34,20 @@ flags.DEFINE_boolean("remove_old", False, "Delete the old version afterwards (th
                      "pointed at the old one).")
 flags.DEFINE_string("note", "re-exported with the current code (same weights)",
                     "Why, recorded in the manifest.")
+flags.DEFINE_list("coding_options", [], f"NAME=true|false of {', '.join(CODING_OPTIONS)}: how "
+                  "the new coding graphs run g_a / g_s (default: as the old version's).")
 
 
-def measure_folder(coder: Coder, folder: str) -> dict:
-  """Mean bpp, PSNR and MS-SSIM of the images of a folder (the manifest's ``kodak`` record)."""
-  rows = [runner.measure(coder, image_io.read_rgb(p)) for p in image_io.list_images(folder)]
-  return {k: round(float(np.mean([r[k] for r in rows])), 4)
-          for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")} | {"images": len(rows)}
+def parse_coding_options(items: list[str]) -> dict[str, bool]:
+  """``["bfloat16_matmuls=true"]`` -> ``{"bfloat16_matmuls": True}``; ``UsageError`` if bad."""
+  options = {}
+  for item in items:
+    name, _, value = item.partition("=")
+    if name not in CODING_OPTIONS or value.lower() not in ("true", "false"):
+      raise app.UsageError(f"bad --coding_options entry {item!r}: use NAME=true|false with "
+                           f"NAME one of {', '.join(CODING_OPTIONS)}")
+    options[name] = value.lower() == "true"
+  return options
 
 
 def move_default(name: str, old: str, new: str) -> None:
@@ -55,15 +65,17 @@ def main(argv: list[str]) -> None:
   restore = restore_video_codec if is_video else restore_codec
   if is_video and FLAGS.kodak:
     print(f"{FLAGS.name} is a video model: no Kodak measurement (--kodak ignored)")
+  options = parse_coding_options(FLAGS.coding_options)
   from_version, records = zoo.version_records(FLAGS.name, FLAGS.from_version)
   for quality, record in sorted(records.items(), key=lambda qr: int(qr[0])):
     codec = restore(os.path.join(zoo.root(), FLAGS.name, from_version, f"q{quality}"))
+    set_coding_options(codec, **options)
     new = {k: v for k, v in record.items()
            if k not in ("files", "fingerprint", "exported", "tensorflow",
                         "tensorflow_compression")}
     new["reexported_from"] = {"version": from_version, "note": FLAGS.note}
     if FLAGS.kodak and not is_video:
-      new["kodak"] = measure_folder(Coder.from_codec(codec, FLAGS.name), FLAGS.kodak)
+      new["kodak"] = runner.measure_folder(Coder.from_codec(codec, FLAGS.name), FLAGS.kodak)
     folder = zoo.add_to_zoo(codec, FLAGS.name, FLAGS.version, int(quality), new)
     print(f"q{quality}: {folder} {new.get('kodak', '')}")
   if FLAGS.remove_old:

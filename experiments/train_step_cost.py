@@ -38,6 +38,8 @@ flags.DEFINE_integer("steps", 3, "Timed steps after the first (tracing) step; th
 flags.DEFINE_integer("threads", 0, "TF intra-op threads (0: all cores).")
 flags.DEFINE_boolean("recompute", False, "Recompute Swin block activations (TrainConfig).")
 flags.DEFINE_boolean("xla_elementwise", False, "XLA-fused LayerNorm / GELU (TrainConfig).")
+flags.DEFINE_boolean("bfloat16_matmuls", False, "bfloat16 matmuls in Swin Linear maps "
+                     "(TrainConfig).")
 flags.DEFINE_string("output", "", "JSON list to append the record to (empty: print only).")
 
 
@@ -49,7 +51,7 @@ def forward_macs(model: str, patch: int, batch: int) -> int:
 
 
 def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
-            xla_elementwise: bool = False) -> dict:
+            xla_elementwise: bool = False, bfloat16_matmuls: bool = False) -> dict:
   """One record: seconds per step (median), peak RSS, floor ratio."""
   gflops = matmul_gflops()["gflops"]
   data = tf.data.Dataset.from_tensors(
@@ -57,7 +59,7 @@ def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
   with tempfile.TemporaryDirectory() as run:
     config = TrainConfig(model=model, lmbda=0.01, data="", run_dir=run, patch_size=patch,
                          batch_size=batch, recompute=recompute,
-                         xla_elementwise=xla_elementwise)
+                         xla_elementwise=xla_elementwise, bfloat16_matmuls=bfloat16_matmuls)
     trainer = Trainer(config, dataset=data)
     step = trainer._train_step_fn()  # pylint: disable=protected-access
     iterator = iter(trainer.strategy.experimental_distribute_dataset(data))
@@ -73,7 +75,7 @@ def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
   seconds = statistics.median(times)
   floor = compute_floor(3 * forward_macs(model, patch, batch), gflops)
   return {"model": model, "batch_size": batch, "patch_size": patch, "recompute": recompute,
-          "xla_elementwise": xla_elementwise,
+          "xla_elementwise": xla_elementwise, "bfloat16_matmuls": bfloat16_matmuls,
           "threads": FLAGS.threads, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
           "first_step_s": round(first, 2), "step_s": round(seconds, 3),
           "steps_per_s": round(1 / seconds, 3), "floor_s": round(floor, 3),
@@ -86,7 +88,7 @@ def main(argv: list[str]) -> None:
   get_config(FLAGS.model)  # Clear error for an unknown name before any work.
   setup_devices(threads=FLAGS.threads)
   record = measure(FLAGS.model, FLAGS.patch_size, FLAGS.batch_size, FLAGS.steps,
-                   FLAGS.recompute, FLAGS.xla_elementwise)
+                   FLAGS.recompute, FLAGS.xla_elementwise, FLAGS.bfloat16_matmuls)
   print(json.dumps(record))
   if FLAGS.output:
     records = []

@@ -6,6 +6,7 @@ import tensorflow as tf
 from tfc_swin.layers import (PatchMerge, PatchSplit, SwinStage, SwinTransformerBlock,
                              WindowAttention)
 from tfc_swin.layers import compiled
+from tfc_swin.layers.precision import Linear, bfloat16_matmuls, float64_compute
 from tfc_swin.layers.swin import LayerNorm, effective_window, recompute_swin_blocks
 
 
@@ -171,3 +172,34 @@ def test_compiled_layer_norm_and_gelu_match_the_plain_ops():
   with compiled.compiled_elementwise():
     assert compiled.use_compiled(x)
     assert not compiled.use_compiled(tf.cast(x, tf.float64))
+
+
+def test_linear_multiplies_in_bfloat16_only_where_asked():
+  """Linear (layers.precision) is Keras' Dense, except that traced inside
+  bfloat16_matmuls() with float32 inputs it multiplies bfloat16 copies (issue 16): results
+  within bfloat16 rounding, still float32; bfloat16=False layers and float64 inputs keep their
+  own precision, and the weights are Dense's."""
+  tf.keras.utils.set_random_seed(3)
+  x = tf.random.normal([2, 5, 7, 48])
+  linear = Linear(96, activation="gelu")
+  kept = Linear(96, bfloat16=False)
+  dense = tf.keras.layers.Dense(96, activation="gelu")
+  with float64_compute():  # as h_s and the ChARM networks are built
+    linear64 = Linear(96)
+  x64 = tf.cast(x, tf.float64)
+  plain64 = linear64(x64)
+  plain, plain_kept = linear(x), kept(x)
+  dense(x)
+  dense.set_weights(linear.get_weights())
+  np.testing.assert_array_equal(plain.numpy(), dense(x).numpy())
+  with bfloat16_matmuls():
+    mixed = tf.function(linear)(x)
+    np.testing.assert_array_equal(tf.function(kept)(x).numpy(), plain_kept.numpy())
+    np.testing.assert_array_equal(tf.function(linear64)(x64).numpy(), plain64.numpy())
+  with bfloat16_matmuls(False):
+    np.testing.assert_array_equal(linear(x).numpy(), plain.numpy())
+  assert mixed.dtype == tf.float32 and mixed.shape == plain.shape
+  error = np.abs(mixed.numpy() - plain.numpy()).max()
+  assert 0 < error < 0.05 * np.abs(plain.numpy()).max()
+  assert Linear.from_config(linear.get_config()).bfloat16
+  assert not Linear.from_config(kept.get_config()).bfloat16

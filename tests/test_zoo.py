@@ -5,10 +5,12 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl.app import UsageError
+from helpers import load_experiment
 
 from tfc_swin import api, cli, zoo
 from tfc_swin.codecs import build_codec, restore_codec
-from tfc_swin.codecs.image import set_fused_elementwise
+from tfc_swin.codecs.image import coding_options, set_coding_options
 from tfc_swin.coder import Coder, read_model_info
 from tfc_swin.layers import compiled
 from tfc_swin.training import init_from, run_dir, zoo_export
@@ -25,7 +27,9 @@ def zoo_root(tmp_path_factory):
   for quality, seed in ((1, 0), (2, 1)):
     tf.keras.utils.set_random_seed(seed)
     codecs[quality] = build_codec("swint-charm-tiny")
-    set_fused_elementwise(codecs[quality], quality == 2)  # q2 exported with fused g_a / g_s
+    # q1 exported with bfloat16 matmuls in g_a / g_s, q2 with them fused.
+    set_coding_options(codecs[quality], fused_elementwise=quality == 2,
+                       bfloat16_matmuls=quality == 1)
     zoo.add_to_zoo(codecs[quality], "tiny", "1", quality,
                    {"lmbda": 0.01 / quality, "steps": 0, "training_data": "none"})
   (root / "zoo.json").write_text(json.dumps({"default": {"model": "tiny", "version": "1",
@@ -66,7 +70,7 @@ def test_exports_record_whether_g_a_and_g_s_run_fused(monkeypatch, make_image, z
   with pytest.raises(ValueError, match=compiled.CODING_ENV):
     compiled.coding_fused(True)
   monkeypatch.delenv(compiled.CODING_ENV)
-  set_fused_elementwise(restored, False)
+  set_coding_options(restored, fused_elementwise=False)
   image = make_image(45, 70)
   coders = [zoo.load("tiny", quality=2), Coder.from_codec(restored, "plain")]
   for writer in coders:
@@ -212,3 +216,39 @@ def test_load_coder_cache_follows_the_zoo_folder(zoo_root, monkeypatch, tmp_path
   zoo.add_to_zoo(codecs[2], "tiny", "1", 1, {"lmbda": 0.01, "steps": 0})
   other = api.load_coder("tiny", 1)
   assert other.model_id.fingerprint != first.model_id.fingerprint
+
+
+def test_exports_record_bfloat16_matmuls_and_files_decode_either_way(zoo_root, make_image):
+  """g_a / g_s may multiply in bfloat16 (ImageCodec.bfloat16_matmuls, issue 16): the export
+  records it, its SavedModel writes the in-memory coder's bytes, and files of a bfloat16 and a
+  float32 coder of the same weights decode with either (scale indexes from float64 h_s), to
+  images close to each other."""
+  _, codecs = zoo_root
+  info = read_model_info(zoo.model_folder("tiny", 1, "1"))
+  assert info["bfloat16_matmuls"] is True and info["fused_elementwise"] is False
+  assert read_model_info(zoo.model_folder("tiny", 2, "1"))["bfloat16_matmuls"] is False
+  restored = restore_codec(zoo.model_folder("tiny", 1, "1"))
+  assert restored.bfloat16_matmuls and coding_options(restored)["bfloat16_matmuls"]
+  image = make_image(45, 70)
+  loaded = zoo.load("tiny", quality=1)
+  data = loaded.compress_array(image)
+  assert data == Coder.from_codec(codecs[1], "tiny/1/q1").compress_array(image)
+  set_coding_options(restored, bfloat16_matmuls=False)
+  coders = [loaded, Coder.from_codec(restored, "float32")]
+  for writer in coders:
+    data = writer.compress_array(image)
+    decoded = [c.decode(data).astype(float) for c in coders]
+    mse = np.mean((decoded[0] - decoded[1]) ** 2)
+    assert 0 < mse and 10 * np.log10(255 ** 2 / mse) > 40
+  with pytest.raises(ValueError, match="unknown coding options"):
+    set_coding_options(restored, bfloat16=True)
+
+
+def test_reexport_parses_coding_options():
+  """experiments/reexport.py --coding_options: NAME=true|false of the known options only."""
+  reexport = load_experiment("reexport")
+  assert reexport.parse_coding_options(["bfloat16_matmuls=true", "fused_elementwise=False"]) == {
+      "bfloat16_matmuls": True, "fused_elementwise": False}
+  for bad in ("bfloat16=true", "bfloat16_matmuls", "bfloat16_matmuls=yes"):
+    with pytest.raises(UsageError, match="coding_options"):
+      reexport.parse_coding_options([bad])

@@ -277,7 +277,7 @@ def load_video(name: str | None = None, quality: int | None = None, version: str
 
 def export_codec(codec: ImageCodec, path: str, name: str, description: str = "") -> ModelId:
   """Writes a SavedModel with ``compress`` / ``decompress`` signatures to ``path`` (atomic)."""
-  from tfc_swin.codecs.image import fused_elementwise  # pylint: disable=import-outside-toplevel
+  from tfc_swin.codecs.image import coding_options  # pylint: disable=import-outside-toplevel
   from tfc_swin.coder import Coder, save_model  # pylint: disable=import-outside-toplevel
   if os.path.exists(path):
     raise FileExistsError(f"{path} exists")
@@ -285,7 +285,7 @@ def export_codec(codec: ImageCodec, path: str, name: str, description: str = "")
   save_model(codec, path, {"name": name, "config": codec.config.name,
                            "fingerprint": coder.model_id.fingerprint,
                            "description": description, "codec_config": codec.config.to_dict(),
-                           "fused_elementwise": fused_elementwise(codec)})
+                           **coding_options(codec)})
   return coder.model_id
 
 

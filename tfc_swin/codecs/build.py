@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-from tfc_swin.codecs.image import MODEL_INFO_FILE, ImageCodec, set_fused_elementwise
+from tfc_swin.codecs.image import MODEL_INFO_FILE, ImageCodec, restore_coding_options
 from tfc_swin.codecs.wrappers import WRAPPERS
 from tfc_swin.configs import CodecConfig, get_config
 
@@ -17,7 +17,8 @@ def restore_codec(saved_model: str) -> ImageCodec:
 
   Reads both layouts: weights under ``codec/`` (exports since the part-based configs) and at
   the root (zoo versions 0-3). The codec codes as the SavedModel does: with fused LayerNorm /
-  GELU only if the export says so (``fused_elementwise``; older exports: without).
+  GELU or bfloat16 matmuls only if the export says so (``CODING_OPTIONS``; older exports:
+  without).
   """
   info_path = os.path.join(saved_model, MODEL_INFO_FILE)
   if not os.path.exists(info_path):
@@ -25,7 +26,7 @@ def restore_codec(saved_model: str) -> ImageCodec:
   with open(info_path) as f:
     info = json.load(f)
   codec = build_codec(CodecConfig.from_dict(info["codec_config"]))
-  set_fused_elementwise(codec, info.get("fused_elementwise", False))
+  restore_coding_options(codec, info)
   path = os.path.join(saved_model, "variables", "variables")
   view = tf.train.Checkpoint(**codec.weight_view())
   nested = any(name.startswith("codec/") for name, _ in tf.train.list_variables(path))

@@ -13,10 +13,14 @@ h_s (and the ChARM slice networks of the prior) compute in float64 with float32 
 that encoder and decoder derive the same integer scale indexes on different machines (see
 :mod:`tfc_swin.layers.precision`). The coder can run g_a and g_s with their float32 LayerNorm and
 GELU fused by XLA (:meth:`ImageCodec.analysis`, :meth:`ImageCodec.synthesis`;
-:func:`tfc_swin.layers.compiled.coding_elementwise`): they only shape y and the decoded image,
-never the scale indexes. Off by default (:attr:`ImageCodec.fused_elementwise`).
+:func:`tfc_swin.layers.compiled.coding_elementwise`) and with their matmuls in bfloat16
+(:class:`tfc_swin.layers.precision.Linear`): they only shape y and the decoded image, never the
+scale indexes. Both are off by default (:data:`CODING_OPTIONS`, :func:`set_coding_options`).
 """
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 import tensorflow as tf
 import tensorflow_compression as tfc
@@ -26,12 +30,17 @@ from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_
                                   slice_checksums, to_uint8)
 from tfc_swin.configs import CodecConfig
 from tfc_swin.layers.compiled import coding_elementwise, coding_fused
-from tfc_swin.layers.precision import float64_compute
+from tfc_swin.layers.precision import bfloat16_matmuls, float64_compute
 from tfc_swin.priors import build_prior
 from tfc_swin.transforms import build_transforms
 
-#: What an exported SavedModel says about itself (name, config, fingerprint, codec_config).
+#: What an exported SavedModel says about itself (name, config, fingerprint, codec_config,
+#: and its :data:`CODING_OPTIONS`).
 MODEL_INFO_FILE = "tfc_swin_model.json"
+
+#: How coding functions run g_a / g_s (:class:`ImageCodec` attributes of these names; exports
+#: record them, restored codecs code as their SavedModel does, older exports: all off).
+CODING_OPTIONS = ("fused_elementwise", "bfloat16_matmuls")
 
 
 def hyper_coding_tables(prior: tfc.NoisyDeepFactorized) -> tuple[tf.Tensor, tf.Tensor]:
@@ -50,10 +59,15 @@ class ImageCodec(CodingModule):
 
   #: Coding functions trace g_a / g_s with XLA-fused LayerNorm and GELU (:meth:`analysis`):
   #: off by default (TF Serving runs XLA only with ``--xla_cpu_compilation_enabled``, and a
-  #: one-image command pays ~0.7 s of XLA compilation); on with :func:`set_fused_elementwise`
+  #: one-image command pays ~0.7 s of XLA compilation); on with :func:`set_coding_options`
   #: or ``TFC_SWIN_XLA_CODING=1``. Exports record it and restored codecs code as their
   #: SavedModel does.
   fused_elementwise = False
+  #: Coding functions trace g_a / g_s with bfloat16 matmuls (:class:`Linear
+  #: <tfc_swin.layers.precision.Linear>`): off by default (it changes y, so the files, and the
+  #: decoded pixels slightly; ~2x faster matmuls only on CPUs with AVX512_BF16 / AMX and on
+  #: GPUs); on with :func:`set_coding_options`. Exports record it, like ``fused_elementwise``.
+  bfloat16_matmuls = False
 
   def __init__(self, config: CodecConfig):
     super().__init__(config)
@@ -143,16 +157,22 @@ class ImageCodec(CodingModule):
     string = self.hyper_coder.compress(z)
     return string, self.hyper_coder.decompress(string, tf.shape(z)[1:3])
 
+  @contextlib.contextmanager
+  def _transform_coding(self) -> Iterator[None]:
+    with coding_elementwise(self.fused_elementwise), bfloat16_matmuls(self.bfloat16_matmuls):
+      yield
+
   def analysis(self, x: tf.Tensor) -> tf.Tensor:
     """g_a as the coder runs it: with :attr:`fused_elementwise`, LayerNorm and GELU XLA-fused
-    when traced (:func:`~tfc_swin.layers.compiled.coding_elementwise`); equal to ``g_a(x)`` up
-    to float rounding."""
-    with coding_elementwise(self.fused_elementwise):
+    when traced (:func:`~tfc_swin.layers.compiled.coding_elementwise`), with
+    :attr:`bfloat16_matmuls` its matmuls in bfloat16; equal to ``g_a(x)`` up to float
+    rounding (bfloat16: up to the rounding of each matmul's operands to 8 significant bits)."""
+    with self._transform_coding():
       return self.g_a(x)
 
   def synthesis(self, y_hat: tf.Tensor) -> tf.Tensor:
     """g_s as the coder runs it (see :meth:`analysis`)."""
-    with coding_elementwise(self.fused_elementwise):
+    with self._transform_coding():
       return self.g_s(y_hat)
 
   def encode_canvas(self, canvas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
@@ -196,17 +216,31 @@ def _image_codecs(module: tf.Module) -> list[ImageCodec]:
   return [c for c in (module, *module.submodules) if isinstance(c, ImageCodec)]
 
 
-def set_fused_elementwise(module: tf.Module, enabled: bool) -> None:
-  """Sets :attr:`ImageCodec.fused_elementwise` of every image codec of ``module``; before
-  ``prepare_for_compression``."""
+def set_coding_options(module: tf.Module, **options: bool) -> None:
+  """Sets :data:`CODING_OPTIONS` (e.g. ``fused_elementwise=True``) of every image codec of
+  ``module``; before ``prepare_for_compression``."""
+  unknown = set(options) - set(CODING_OPTIONS)
+  if unknown:
+    raise ValueError(f"unknown coding options {sorted(unknown)}; known: {CODING_OPTIONS}")
   for codec in _image_codecs(module):
-    codec.fused_elementwise = bool(enabled)
+    for name, enabled in options.items():
+      setattr(codec, name, bool(enabled))
 
 
-def fused_elementwise(module: tf.Module) -> bool:
-  """Whether ``module``'s coding functions trace with fused LayerNorm / GELU (what an export
-  records): :func:`~tfc_swin.layers.compiled.coding_fused` of its image codecs' flag."""
-  flags = {c.fused_elementwise for c in _image_codecs(module)}
-  if len(flags) != 1:
-    raise ValueError(f"{module}: image codecs with mixed fused_elementwise {flags}")
-  return coding_fused(flags.pop())
+def coding_options(module: tf.Module) -> dict[str, bool]:
+  """How ``module``'s coding functions trace g_a / g_s (what an export records): each of
+  :data:`CODING_OPTIONS` of its image codecs, ``fused_elementwise`` as
+  :func:`~tfc_swin.layers.compiled.coding_fused` says."""
+  options = {}
+  for name in CODING_OPTIONS:
+    flags = {getattr(c, name) for c in _image_codecs(module)}
+    if len(flags) != 1:
+      raise ValueError(f"{module}: image codecs with mixed {name} {flags}")
+    options[name] = flags.pop()
+  options["fused_elementwise"] = coding_fused(options["fused_elementwise"])
+  return options
+
+
+def restore_coding_options(module: tf.Module, info: dict) -> None:
+  """Sets ``module``'s coding options as a :data:`MODEL_INFO_FILE` records them."""
+  set_coding_options(module, **{name: info.get(name, False) for name in CODING_OPTIONS})

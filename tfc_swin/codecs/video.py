@@ -43,7 +43,7 @@ from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_
                                   CodingModule, index_checksum, pad_to_multiple, round_up,
                                   to_uint8)
 from tfc_swin.codecs.build import build_codec, restore_codec
-from tfc_swin.codecs.image import MODEL_INFO_FILE, ImageCodec, set_fused_elementwise
+from tfc_swin.codecs.image import MODEL_INFO_FILE, ImageCodec, restore_coding_options
 from tfc_swin.configs import VideoCodecConfig, get_video_config
 from tfc_swin.layers import ScaleSpaceWarp
 from tfc_swin.layers.motion_search import block_motion
@@ -403,7 +403,7 @@ def restore_video_codec(saved_model: str) -> PFrameCodec:
   if "video_config" not in info:
     raise ValueError(f"{saved_model}: an image model ({info.get('config')}), not a video model")
   codec = build_video_codec(VideoCodecConfig.from_dict(info["video_config"]))
-  set_fused_elementwise(codec, info.get("fused_elementwise", False))
+  restore_coding_options(codec, info)
   _read_checkpoint(codec.weight_view(), os.path.join(saved_model, "variables", "variables"),
                    "codec")
   if codec.fingerprint() != info["fingerprint"]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from typing import Iterator
+from typing import Any, Iterator
 
 import tensorflow as tf
 
@@ -67,10 +67,35 @@ def use_compiled(x: tf.Tensor) -> bool:
 
 
 @tf.function(jit_compile=True)
-def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
-  """LayerNorm over the last axis: ``(x - mean) / sqrt(var + epsilon) * gamma + beta``."""
+def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float,
+               dtype: tf.DType | None = None) -> tf.Tensor:
+  """LayerNorm over the last axis: ``(x - mean) / sqrt(var + epsilon) * gamma + beta``, cast
+  to ``dtype`` (bfloat16 when a bfloat16 matmul reads it) if given."""
   mean, variance = tf.nn.moments(x, [-1], keepdims=True)
-  return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+  out = (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+  return out if dtype is None else tf.cast(out, dtype)
+
+
+def _bias_activation(product: tf.Tensor, bias: tf.Tensor | None, activation: Any,
+                     dtype: tf.DType) -> tf.Tensor:
+  out = tf.cast(product, tf.float32)
+  if bias is not None:
+    out = tf.nn.bias_add(out, bias)
+  if activation is not None:
+    out = activation(out)
+  return tf.cast(out, dtype)
+
+
+_compiled_bias_activation = tf.function(_bias_activation, jit_compile=True)
+
+
+def bias_activation(product: tf.Tensor, bias: tf.Tensor | None, activation: Any,
+                    dtype: tf.DType) -> tf.Tensor:
+  """The end of a bfloat16 matmul (:class:`tfc_swin.layers.precision.Linear`): float32
+  ``product`` + ``bias``, then ``activation`` (either may be None), cast to ``dtype``. Inside
+  :func:`compiled_elementwise` one XLA kernel, else plain ops."""
+  fn = _compiled_bias_activation if _ENABLED.get() else _bias_activation
+  return fn(product, bias, activation, dtype)
 
 
 @tf.function(jit_compile=True)

@@ -5,6 +5,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfc_swin.layers.precision import Linear
 from tfc_swin.layers.swin import SwinTransformerBlock, norm_or_identity
 
 
@@ -35,7 +36,8 @@ class PatchMerge(_Resample):
 
   def build(self, input_shape: tf.TensorShape) -> None:
     self.norm = norm_or_identity(self.layer_norm, "norm")
-    self.linear = tf.keras.layers.Dense(self.filters, use_bias=self.use_bias, name="linear")
+    self.linear = Linear(self.filters, use_bias=self.use_bias, bfloat16=not self.use_bias,
+                         name="linear")
     super().build(input_shape)
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
@@ -54,8 +56,8 @@ class PatchSplit(_Resample):
   """
 
   def build(self, input_shape: tf.TensorShape) -> None:
-    self.linear = tf.keras.layers.Dense(self.factor ** 2 * self.filters,
-                                        use_bias=self.use_bias, name="linear")
+    self.linear = Linear(self.factor ** 2 * self.filters, use_bias=self.use_bias,
+                         bfloat16=not self.use_bias, name="linear")
     self.norm = norm_or_identity(self.layer_norm, "norm")
     super().build(input_shape)
 

@@ -1,5 +1,6 @@
-"""Float64 computation with float32 weights, for the layers that derive the integer scale
-indexes of the range coder (h_s and the ChARM slice networks).
+"""Computation precision: float64 with float32 weights for the layers that derive the integer
+scale indexes of the range coder (h_s and the ChARM slice networks); optional bfloat16 matmuls
+for g_a / g_s, which only shape y and the decoded image (:class:`Linear`).
 
 Float32 kernels differ between CPUs (AVX2 / AVX-512), oneDNN on or off, thread counts, GPUs
 and TF builds by a few ulps. A scale index near an integer boundary then lands on different
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from typing import Any, Iterator
 
 import tensorflow as tf
+
+from tfc_swin.layers import compiled
 
 
 class Float64Compute(tf.keras.mixed_precision.Policy):
@@ -53,3 +56,70 @@ def float64_compute() -> Iterator[None]:
     yield
   finally:
     tf.keras.mixed_precision.set_global_policy(old)
+
+
+_BFLOAT16 = contextvars.ContextVar("bfloat16_matmuls", default=False)
+
+
+@contextlib.contextmanager
+def bfloat16_matmuls(enabled: bool = True) -> Iterator[None]:
+  """:class:`Linear` layers *traced* inside multiply in bfloat16 (issue 16: g_a / g_s for
+  coding on CPUs with AVX512_BF16 or AMX, and GPUs). ``enabled=False`` changes nothing."""
+  token = _BFLOAT16.set(bool(enabled) or _BFLOAT16.get())
+  try:
+    yield
+  finally:
+    _BFLOAT16.reset(token)
+
+
+def matmul_input_dtype() -> tf.DType | None:
+  """bfloat16 while tracing inside :func:`bfloat16_matmuls` (LayerNorms that feed a
+  :class:`Linear` then write bfloat16), else None (keep the dtype)."""
+  return tf.bfloat16 if _BFLOAT16.get() else None
+
+
+class KeepsBFloat16Inputs:
+  """Keras layer mixin: inside :func:`bfloat16_matmuls`, bfloat16 inputs are not autocast to
+  the layer's float32 compute dtype (they feed bfloat16 matmuls as they are)."""
+
+  def _maybe_cast_inputs(self, inputs, input_list=None):  # Keras 2.14 Layer hook
+    if _BFLOAT16.get() and all(getattr(t, "dtype", None) == tf.bfloat16
+                               for t in tf.nest.flatten(inputs)):
+      return inputs
+    return super()._maybe_cast_inputs(inputs, input_list)
+
+
+@tf.keras.utils.register_keras_serializable("tfc_swin")
+class Linear(KeepsBFloat16Inputs, tf.keras.layers.Dense):
+  """Keras ``Dense`` whose matmul may run in bfloat16: traced inside :func:`bfloat16_matmuls`
+  with float32 or bfloat16 inputs, it multiplies bfloat16 copies of its input and kernel
+  (float32 accumulation in oneDNN) and adds the bias and activation in float32
+  (:func:`~tfc_swin.layers.compiled.bias_activation`, one XLA kernel when fused). It returns
+  float32, or bfloat16 with ``bfloat16_output`` (when its only reader is another ``Linear``,
+  which would round it so anyway). The residual stream, LayerNorm statistics and softmax stay
+  float32; only each matmul's operands are rounded to bfloat16 (8 significant bits).
+  ``bfloat16=False`` keeps a layer in float32 whatever the context (the maps from and to
+  pixels, where that rounding would be a visible fraction of a grey level). Weights and
+  checkpoints are those of ``Dense``."""
+
+  def __init__(self, units: int, bfloat16: bool = True, bfloat16_output: bool = False,
+               **kwargs):
+    super().__init__(units, **kwargs)
+    self.bfloat16 = bool(bfloat16)
+    self.bfloat16_output = bool(bfloat16_output)
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    if not (self.bfloat16 and _BFLOAT16.get()
+            and inputs.dtype in (tf.float32, tf.bfloat16)):
+      return super().call(tf.cast(inputs, self.compute_dtype))
+    shape = tf.shape(inputs)
+    flat = tf.reshape(tf.cast(inputs, tf.bfloat16), [-1, inputs.shape[-1]])
+    product = tf.matmul(flat, tf.cast(self.kernel, tf.bfloat16))
+    outputs = compiled.bias_activation(product, self.bias if self.use_bias else None,
+                                       self.activation,
+                                       tf.bfloat16 if self.bfloat16_output else tf.float32)
+    return tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], 0))
+
+  def get_config(self) -> dict[str, Any]:
+    return {**super().get_config(), "bfloat16": self.bfloat16,
+            "bfloat16_output": self.bfloat16_output}

@@ -15,6 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfc_swin.layers import compiled
+from tfc_swin.layers.precision import KeepsBFloat16Inputs, Linear, matmul_input_dtype
 
 _MASK_VALUE = -100.0
 
@@ -81,7 +82,7 @@ def shifted_window_mask(height: tf.Tensor, width: tf.Tensor, window: tf.Tensor,
 
 
 @tf.keras.utils.register_keras_serializable("tfc_swin")
-class WindowAttention(tf.keras.layers.Layer):
+class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
   """Multi-head self-attention inside non-overlapping windows (W-MSA, Zhu et al. sec. 3.1).
 
   Input: ``(num_windows * batch, N, C)`` token windows, N = w'^2 with w' <= ``window_size``.
@@ -101,8 +102,8 @@ class WindowAttention(tf.keras.layers.Layer):
   def build(self, input_shape: tf.TensorShape) -> None:
     dim = int(input_shape[-1])
     self.num_heads = _num_heads(dim, self.head_dim)
-    self.qkv = tf.keras.layers.Dense(3 * dim, use_bias=self.qkv_bias, name="qkv")
-    self.proj = tf.keras.layers.Dense(dim, name="proj")
+    self.qkv = Linear(3 * dim, use_bias=self.qkv_bias, name="qkv")
+    self.proj = Linear(dim, name="proj")
     if self.relative_position_bias:
       self.bias_table = self.add_weight(
           name="relative_position_bias_table",
@@ -154,9 +155,12 @@ class LayerNorm(tf.keras.layers.LayerNormalization):
   weights (see :mod:`tfc_swin.layers.precision`); float32 results are Keras' exactly, except
   in training steps (:mod:`tfc_swin.layers.compiled`)."""
 
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+  def call(self, inputs: tf.Tensor, output_dtype: tf.DType | None = None) -> tf.Tensor:
+    """``output_dtype``: cast the result (bfloat16 for a bfloat16 matmul; fused with XLA)."""
     if compiled.use_compiled(inputs):
-      return compiled.layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+      return compiled.layer_norm(inputs, self.gamma, self.beta, self.epsilon, output_dtype)
+    if output_dtype is not None:
+      return tf.cast(self.call(inputs), output_dtype)
     if inputs.dtype == self.gamma.dtype:
       return super().call(inputs)
     mean, variance = tf.nn.moments(inputs, [-1], keepdims=True)
@@ -204,8 +208,9 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     self.attn = WindowAttention(self.window_size, self.head_dim, self.relative_position_bias,
                                 name="attn")
     self.mlp = tf.keras.Sequential([
-        tf.keras.layers.Dense(int(dim * self.mlp_ratio), activation=compiled.gelu, name="fc1"),
-        tf.keras.layers.Dense(dim, name="fc2"),
+        Linear(int(dim * self.mlp_ratio), activation=compiled.gelu, bfloat16_output=True,
+               name="fc1"),
+        Linear(dim, name="fc2"),
     ], name="mlp")
     super().build(input_shape)
 
@@ -220,14 +225,26 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     window, shift = effective_window(h, w, self.window_size, self.shift, self.fixed_window)
     hp = (h + window - 1) // window * window
     wp = (w + window - 1) // window * window
-    t = tf.pad(self.norm1(x), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
+    t = tf.pad(self._norm_for_matmul(self.norm1, x), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
     t = tf.roll(t, shift=[-shift, -shift], axis=[1, 2])
     mask = shifted_window_mask(hp, wp, window, shift) if self.shift else None
     t = self.attn(window_partition(t, window), window=window, attention_mask=mask)
     t = window_merge(t, window, b, hp, wp)
     t = tf.roll(t, shift=[shift, shift], axis=[1, 2])[:, :h, :w, :]
     x = x + t
-    return x + self.mlp(self.norm2(x))
+    return x + self.mlp(self._norm_for_matmul(self.norm2, x))
+
+  @staticmethod
+  def _norm_for_matmul(norm: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
+    """``norm(x)`` in the dtype of the matmul that reads it: bfloat16 inside
+    :func:`~tfc_swin.layers.precision.bfloat16_matmuls` for float32 ``x`` (the window
+    partition then moves half the bytes), else ``x``'s."""
+    dtype = matmul_input_dtype() if x.dtype == tf.float32 else None
+    if dtype is None:
+      return norm(x)
+    if isinstance(norm, LayerNorm):
+      return norm(x, output_dtype=dtype)
+    return tf.cast(norm(x), dtype)
 
   def get_config(self) -> dict[str, Any]:
     return {**super().get_config(), "window_size": self.window_size, "shift": self.shift,

@@ -69,10 +69,12 @@ def time_calls(fn: Callable[..., Any], args: Sequence[Any], repeats: int,
   return times, out
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5, warmup: int = 1) -> dict[str, Any]:
-  """float32 ``size x size`` matmul throughput of this machine (median over ``repeats``)."""
-  a = tf.random.stateless_uniform([size, size], seed=(1, 2))
-  b = tf.random.stateless_uniform([size, size], seed=(3, 4))
+def matmul_gflops(size: int = 2048, repeats: int = 5, warmup: int = 1,
+                  dtype: tf.DType = tf.float32) -> dict[str, Any]:
+  """``size x size`` matmul throughput of this machine in ``dtype`` (float32; bfloat16 for the
+  floor of bfloat16 coding), median over ``repeats``."""
+  a = tf.cast(tf.random.stateless_uniform([size, size], seed=(1, 2)), dtype)
+  b = tf.cast(tf.random.stateless_uniform([size, size], seed=(3, 4)), dtype)
   times, _ = time_calls(tf.function(tf.linalg.matmul), (a, b), repeats, warmup)
   flop = 2.0 * size ** 3
   return {"size": size, "gflops": flop / statistics.median(times) / 1e9,

@@ -47,6 +47,10 @@ class TrainConfig:
                                      "in the training step (tfc_swin.layers.compiled): 1.19x "
                                      "faster for swint-hyperprior-cpu, no gain with fixed "
                                      "windows (docs/complexity.md).", False)
+  bfloat16_matmuls: bool = flag_field("Multiply in bfloat16 in the training step's Swin Linear "
+                                      "maps (tfc_swin.layers.precision.Linear; weights, "
+                                      "LayerNorm, softmax and loss stay float32): for CPUs with "
+                                      "AVX512_BF16 / AMX and GPUs (docs/complexity.md).", False)
   clip_norm: float = flag_field("Clip gradients to this global norm (0 = off, as in the paper); "
                             "non-finite steps are always skipped.", 0.0)
   max_minutes: float = flag_field("Stop (with a checkpoint) after this many minutes; 0 = off.", 0.0)

@@ -24,7 +24,7 @@ from absl import flags
 from tfc_swin.codecs import build_codec
 from tfc_swin.eval.metrics import psnr_from_mse
 from tfc_swin.layers.compiled import compiled_elementwise
-from tfc_swin.layers.precision import float32_entropy_parameters
+from tfc_swin.layers.precision import bfloat16_matmuls, float32_entropy_parameters
 from tfc_swin.layers.swin import recompute_swin_blocks
 from tfc_swin.training import run_dir
 from tfc_swin.training import config as config_lib
@@ -250,7 +250,8 @@ class Trainer:
     def train_step(iterator):
       x = next(iterator)
       fused = compiled_elementwise() if self.config.xla_elementwise else contextlib.nullcontext()
-      with fused:  # XLA-fused LayerNorm / GELU (and their gradients)
+      # XLA-fused LayerNorm / GELU (and their gradients); bfloat16 matmuls.
+      with fused, bfloat16_matmuls(self.config.bfloat16_matmuls):
         results = self.strategy.run(replica_step, args=(x,))
       return {k: self.strategy.reduce("SUM", v, axis=None) for k, v in results.items()}, x
 

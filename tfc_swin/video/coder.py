@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfc_swin.bitstream import DEFAULT_MAX_PIXELS, check_pixel_limit
-from tfc_swin.codecs.image import fused_elementwise
+from tfc_swin.codecs.image import coding_options
 from tfc_swin.codecs.video import PFrameCodec
 from tfc_swin.coder import ModelId, ModelLoadError, read_model_info, save_model
 from tfc_swin.fileio import atomic_write
@@ -269,6 +269,6 @@ def export_video_codec(codec: PFrameCodec, path: str, name: str, description: st
       "kind": VIDEO_MODEL_KIND, "name": name, "config": codec.config.name,
       "fingerprint": model_id.fingerprint, "description": description,
       "video_config": codec.config.to_dict(), "num_strings": codec.num_strings,
-      "fused_elementwise": fused_elementwise(codec),
+      **coding_options(codec),
       **(extra or {})})
   return model_id
