@@ -203,3 +203,22 @@ def test_linear_multiplies_in_bfloat16_only_where_asked():
   assert 0 < error < 0.05 * np.abs(plain.numpy()).max()
   assert Linear.from_config(linear.get_config()).bfloat16
   assert not Linear.from_config(kept.get_config()).bfloat16
+
+
+def test_swin_blocks_in_bfloat16_stay_close_and_float64_blocks_are_untouched():
+  """Inside bfloat16_matmuls() a shifted Swin block (LayerNorm -> bfloat16 qkv, attention and
+  MLP matmuls) returns float32 within bfloat16 rounding of its float32 output; a block built
+  for float64 (h_s) computes exactly as outside the context."""
+  tf.keras.utils.set_random_seed(5)
+  x = tf.random.normal([1, 12, 12, 32])
+  block = SwinTransformerBlock(window_size=4, shift=True, head_dim=8)
+  with float64_compute():  # built (first call) inside, as ImageCodec builds h_s
+    block64 = SwinTransformerBlock(window_size=4, shift=True, head_dim=8)
+    block64(x)
+  plain, plain64 = block(x), tf.function(block64)(x)
+  with bfloat16_matmuls():
+    mixed, mixed64 = tf.function(block)(x), tf.function(block64)(x)
+  assert mixed.dtype == tf.float32 and mixed64.dtype == tf.float64
+  np.testing.assert_array_equal(mixed64.numpy(), plain64.numpy())
+  error = np.abs(mixed.numpy() - plain.numpy())
+  assert 0 < error.max() < 0.05 * np.abs(plain.numpy()).max()

@@ -95,9 +95,10 @@ class Linear(KeepsBFloat16Inputs, tf.keras.layers.Dense):
   with float32 or bfloat16 inputs, it multiplies bfloat16 copies of its input and kernel
   (float32 accumulation in oneDNN) and adds the bias and activation in float32
   (:func:`~tfc_swin.layers.compiled.bias_activation`, one XLA kernel when fused). It returns
-  float32, or bfloat16 with ``bfloat16_output`` (when its only reader is another ``Linear``,
-  which would round it so anyway). The residual stream, LayerNorm statistics and softmax stay
-  float32; only each matmul's operands are rounded to bfloat16 (8 significant bits).
+  float32, or bfloat16 with ``bfloat16_output`` (when its readers are matmuls that would round
+  it so anyway: the MLP's second map, the attention's q / k / v products). The residual stream,
+  LayerNorm statistics and softmax stay float32; only matmul operands (and the attention
+  logits) are rounded to bfloat16 (8 significant bits).
   ``bfloat16=False`` keeps a layer in float32 whatever the context (the maps from and to
   pixels, where that rounding would be a visible fraction of a grey level). Weights and
   checkpoints are those of ``Dense``."""

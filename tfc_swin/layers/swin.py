@@ -102,7 +102,7 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
   def build(self, input_shape: tf.TensorShape) -> None:
     dim = int(input_shape[-1])
     self.num_heads = _num_heads(dim, self.head_dim)
-    self.qkv = Linear(3 * dim, use_bias=self.qkv_bias, name="qkv")
+    self.qkv = Linear(3 * dim, use_bias=self.qkv_bias, bfloat16_output=True, name="qkv")
     self.proj = Linear(dim, name="proj")
     if self.relative_position_bias:
       self.bias_table = self.add_weight(
@@ -122,7 +122,9 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
 
   def call(self, windows: tf.Tensor, window: tf.Tensor | None = None,
            attention_mask: tf.Tensor | None = None) -> tf.Tensor:
-    """Attends within each window; ``attention_mask`` is ``(nW, N, N)`` additive, or None."""
+    """Attends within each window; ``attention_mask`` is ``(nW, N, N)`` additive, or None.
+    Inside :func:`~tfc_swin.layers.precision.bfloat16_matmuls` q, k, v and the attention
+    weights are bfloat16; bias, mask and softmax run in float32."""
     dim = windows.shape[-1]
     shape = tf.shape(windows)
     bw, n = shape[0], shape[1]
@@ -132,7 +134,10 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
     # Biases are added to a reshaped view of the logits: added right after the matmul,
     # oneDNN fuses them into a batch-matmul kernel that runs ~100x slower for few heads.
     nw = 1 if attention_mask is None else tf.shape(attention_mask)[0]
-    logits = tf.reshape(tf.matmul(q, k, transpose_b=True), [bw // nw, nw, self.num_heads, n, n])
+    logits = tf.matmul(q, k, transpose_b=True)
+    if logits.dtype == tf.bfloat16:  # bfloat16 q, k, v (precision.bfloat16_matmuls)
+      logits = tf.cast(logits, tf.float32)
+    logits = tf.reshape(logits, [bw // nw, nw, self.num_heads, n, n])
     if self.relative_position_bias:
       if window is None:
         window = tf.cast(tf.round(tf.sqrt(tf.cast(n, tf.float32))), tf.int32)
@@ -140,7 +145,7 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
     if attention_mask is not None:
       logits += tf.cast(attention_mask, logits.dtype)[None, :, None]
     logits = tf.reshape(logits, [bw, self.num_heads, n, n])
-    attn = tf.nn.softmax(logits, axis=-1)
+    attn = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
     out = tf.reshape(tf.transpose(tf.matmul(attn, v), [0, 2, 1, 3]), [bw, n, dim])
     return self.proj(out)
 
