@@ -10,13 +10,12 @@ elementwise work (tfc_swin.profiling.timing.memory_bandwidth), both measured in 
 
 Config names get fresh random weights (timing only); ``zoo:NAME/VERSION/qQ`` entries time a
 shipped model with its trained weights (the entropy-coding stages depend on the bit rate).
-A ``@float32`` suffix (``zoo:swint-charm-cpu/2/q2@float32``) builds the same codec with h_s and
-the ChARM networks in float32 instead of float64: the time float64 costs (docs/robustness.md);
-such files may not decode on other machines, so only this benchmark builds them. A ``@plain``
-or ``@fused`` suffix times g_a / g_s without / with XLA-fused LayerNorm and GELU
-(``ImageCodec.fused_elementwise``: off for fresh codecs, shipped models as exported), and
-``@bfloat16`` with bfloat16 matmuls (``ImageCodec.bfloat16_matmuls``; floors stay float32);
-suffixes combine (``zoo:.../q2@fused@bfloat16@float32``).
+Suffixes set coding options (``ImageCodec.CODING_OPTIONS``): ``@plain`` or ``@fused`` times
+g_a / g_s without / with XLA-fused LayerNorm and GELU (``fused_elementwise``: off for fresh
+codecs, shipped models as exported), ``@bfloat16`` with bfloat16 matmuls (``bfloat16_matmuls``;
+floors stay float32), ``@float32`` with h_s and the ChARM networks in float32 instead of
+float64 (``float32_entropy_parameters``: the time float64 costs; such files may not decode on
+other machines, docs/robustness.md); suffixes combine (``zoo:.../q2@fused@bfloat16@float32``).
 Records already in the JSON output are kept and not re-measured, so several runs (e.g. other
 sizes for other models) fill one report.
 See docs/complexity.md.
@@ -35,15 +34,14 @@ from tfc_swin import fileio, zoo
 from tfc_swin.codecs import ImageCodec, build_codec, restore_codec
 from tfc_swin.codecs.image import set_coding_options
 from tfc_swin.configs import config_names
-from tfc_swin.layers.precision import float32_entropy_parameters
 from tfc_swin.profiling import complexity, timing
 
 FLAGS = flags.FLAGS
 ZOO_PREFIX = "zoo:"
-FLOAT32_SUFFIX = "@float32"
-#: Suffixes that set coding options of g_a / g_s (``ImageCodec.CODING_OPTIONS``).
+#: Suffixes that set coding options (``ImageCodec.CODING_OPTIONS``).
 OPTION_SUFFIXES = {"@fused": dict(fused_elementwise=True), "@plain": dict(fused_elementwise=False),
-                   "@bfloat16": dict(bfloat16_matmuls=True)}
+                   "@bfloat16": dict(bfloat16_matmuls=True),
+                   "@float32": dict(float32_entropy_parameters=True)}
 flags.DEFINE_list("models", ["conv-hyperprior", "conv-charm", "swint-hyperprior", "swint-charm",
                              "conv-hyperprior-cpu", "conv-charm-cpu", "swint-hyperprior-cpu",
                              "swint-charm-cpu"], "Config names to benchmark (random weights), or "
@@ -82,17 +80,13 @@ def _sizes() -> list[tuple[int, int]]:
 
 
 def _build(model: str) -> ImageCodec:
-  """A config name's codec with random weights, or a ``zoo:NAME/VERSION/qQ`` model; with
-  :data:`FLOAT32_SUFFIX`, its entropy parameters computed in float32; with one of
-  :data:`OPTION_SUFFIXES`, g_a / g_s fused or not, or with bfloat16 matmuls."""
+  """A config name's codec with random weights, or a ``zoo:NAME/VERSION/qQ`` model, with the
+  coding options of its :data:`OPTION_SUFFIXES`."""
   for suffix, options in OPTION_SUFFIXES.items():
     if model.endswith(suffix):
       codec = _build(model[:-len(suffix)])
       set_coding_options(codec, **options)
       return codec
-  if model.endswith(FLOAT32_SUFFIX):
-    with float32_entropy_parameters():
-      return _build(model[:-len(FLOAT32_SUFFIX)])
   if model.startswith(ZOO_PREFIX):
     return restore_codec(os.path.join(zoo.root(), *model[len(ZOO_PREFIX):].split("/")))
   return build_codec(model)

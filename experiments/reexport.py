@@ -11,7 +11,9 @@ only; video records have no Kodak numbers).
       --kodak ../shared/data/kodak --remove_old
 
 ``--coding_options bfloat16_matmuls=true`` (or ``fused_elementwise=true``) exports coding graphs
-that run g_a / g_s that way (``ImageCodec.CODING_OPTIONS``; the weights stay the same).
+that run g_a / g_s that way, ``float32_entropy_parameters=true`` ones with h_s and the ChARM
+networks in float32 (files then not portable, docs/robustness.md); ``ImageCodec.CODING_OPTIONS``,
+the weights stay the same.
 """
 import os
 
@@ -35,7 +37,7 @@ flags.DEFINE_boolean("remove_old", False, "Delete the old version afterwards (th
 flags.DEFINE_string("note", "re-exported with the current code (same weights)",
                     "Why, recorded in the manifest.")
 flags.DEFINE_list("coding_options", [], f"NAME=true|false of {', '.join(CODING_OPTIONS)}: how "
-                  "the new coding graphs run g_a / g_s (default: as the old version's).")
+                  "the new coding graphs run (default: as the old version's).")
 
 
 def parse_coding_options(items: list[str]) -> dict[str, bool]:

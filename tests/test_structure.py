@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfc_swin import configs
 from tfc_swin.codecs import NotPreparedError, build_codec, restore_codec
+from tfc_swin.codecs.image import set_coding_options
 from tfc_swin.coder import Coder
 from tfc_swin.configs import ChARM, CodecConfig, Hyperprior, SwinTransform, get_config
 from tfc_swin.registry import Registry
@@ -146,3 +147,14 @@ def test_entropy_parameters_compute_in_float64_with_float32_weights():
   z = tf.random.normal([1, 2, 3, exact.config.hyper_channels])
   np.testing.assert_allclose(exact.entropy_parameters(z), fast.entropy_parameters(z),
                              rtol=1e-4, atol=1e-4)
+  # The coding option switches a float64 codec to float32 in place (same computation as a
+  # float32 build) and back; a float32 build cannot go to float64 (its weights do not cast).
+  set_coding_options(exact, float32_entropy_parameters=True)
+  assert exact.h_s.compute_dtype == "float32"
+  assert exact.prior.scale_transforms[1].compute_dtype == "float32"
+  np.testing.assert_allclose(exact.entropy_parameters(z), fast.entropy_parameters(z),
+                             rtol=1e-6, atol=1e-6)
+  set_coding_options(exact, float32_entropy_parameters=False)
+  assert exact.prior.mean_transforms[1].compute_dtype == "float64"
+  with pytest.raises(ValueError, match="cannot compute them in float64"):
+    set_coding_options(fast, float32_entropy_parameters=False)

@@ -244,6 +244,28 @@ def test_exports_record_bfloat16_matmuls_and_files_decode_either_way(zoo_root, m
     set_coding_options(restored, bfloat16=True)
 
 
+def test_exports_record_float32_entropy_parameters(zoo_root, make_image, monkeypatch, tmp_path):
+  """h_s and the ChARM networks may compute in float32 (ImageCodec.float32_entropy_parameters,
+  issue 16; files then portable only where made): the export records it, a restored codec
+  computes as its SavedModel does, and the SavedModel writes the in-memory coder's bytes."""
+  _, codecs = zoo_root
+  assert read_model_info(zoo.model_folder("tiny", 1, "1"))["float32_entropy_parameters"] is False
+  monkeypatch.setenv("TFC_SWIN_ZOO", str(tmp_path))
+  tf.keras.utils.set_random_seed(2)
+  codec = build_codec("swint-charm-tiny")
+  set_coding_options(codec, float32_entropy_parameters=True)
+  zoo.add_to_zoo(codec, "tiny32", "1", 1, {"lmbda": 0.01, "steps": 0})
+  folder = zoo.model_folder("tiny32", 1, "1")
+  assert read_model_info(folder)["float32_entropy_parameters"] is True
+  restored = restore_codec(folder)
+  assert restored.float32_entropy_parameters and restored.prior.mean_transforms[1].compute_dtype \
+      == "float32"
+  assert not codecs[1].float32_entropy_parameters
+  image = make_image(45, 70)
+  data = zoo.load("tiny32", quality=1).compress_array(image)
+  assert data == Coder.from_codec(codec, "tiny32/1/q1").compress_array(image)
+
+
 def test_reexport_parses_coding_options():
   """experiments/reexport.py --coding_options: NAME=true|false of the known options only."""
   reexport = load_experiment("reexport")

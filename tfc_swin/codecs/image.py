@@ -15,7 +15,9 @@ that encoder and decoder derive the same integer scale indexes on different mach
 GELU fused by XLA (:meth:`ImageCodec.analysis`, :meth:`ImageCodec.synthesis`;
 :func:`tfc_swin.layers.compiled.coding_elementwise`) and with their matmuls in bfloat16
 (:class:`tfc_swin.layers.precision.Linear`): they only shape y and the decoded image, never the
-scale indexes. Both are off by default (:data:`CODING_OPTIONS`, :func:`set_coding_options`).
+scale indexes. A third option gives portability up for speed: h_s and the prior's networks in
+float32 (:attr:`ImageCodec.float32_entropy_parameters`). All are off by default
+(:data:`CODING_OPTIONS`, :func:`set_coding_options`).
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from tfc_swin.codecs.base import (IMAGE_SPEC, PAD_MULTIPLE, SHAPE_SPEC, STRINGS_
                                   slice_checksums, to_uint8)
 from tfc_swin.configs import CodecConfig
 from tfc_swin.layers.compiled import coding_elementwise, coding_fused
-from tfc_swin.layers.precision import bfloat16_matmuls, float64_compute
+from tfc_swin.layers.precision import (bfloat16_matmuls, float64_compute, float64_enabled,
+                                      set_compute_dtype)
 from tfc_swin.priors import build_prior
 from tfc_swin.transforms import build_transforms
 
@@ -38,9 +41,9 @@ from tfc_swin.transforms import build_transforms
 #: and its :data:`CODING_OPTIONS`).
 MODEL_INFO_FILE = "tfc_swin_model.json"
 
-#: How coding functions run g_a / g_s (:class:`ImageCodec` attributes of these names; exports
+#: How coding functions run (:class:`ImageCodec` attributes of these names; exports
 #: record them, restored codecs code as their SavedModel does, older exports: all off).
-CODING_OPTIONS = ("fused_elementwise", "bfloat16_matmuls")
+CODING_OPTIONS = ("fused_elementwise", "bfloat16_matmuls", "float32_entropy_parameters")
 
 
 def hyper_coding_tables(prior: tfc.NoisyDeepFactorized) -> tuple[tf.Tensor, tf.Tensor]:
@@ -78,8 +81,26 @@ class ImageCodec(CodingModule):
       self.h_s(tf.zeros([1, 1, 1, config.hyper_channels]))
     self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=[config.hyper_channels])
     self.prior = build_prior(config.prior, config.latent_channels)
+    self._built_float64 = float64_enabled()
     self.hyper_coder = None
     self.autoencode(tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, config.transform.in_channels]))
+
+  @property
+  def float32_entropy_parameters(self) -> bool:
+    """h_s and the prior's networks compute in float32, not float64: off by default (and for
+    every shipped model). About 2x faster there (29% of paper-size SwinT-ChARM's decode), as
+    the public implementations run, but files then decode reliably only where they were
+    made: other CPUs, thread counts or TF builds can derive other scale indexes, which the
+    decoder detects by the file's index checksums and refuses (docs/robustness.md). Set it
+    with :func:`set_coding_options`; exports record it, like the other options."""
+    return self.h_s.compute_dtype == "float32"
+
+  @float32_entropy_parameters.setter
+  def float32_entropy_parameters(self, enabled: bool) -> None:
+    if not enabled and not self._built_float64:
+      raise ValueError(f"{self.config.name}: built inside float32_entropy_parameters() (for "
+                       "training), so it cannot compute them in float64; build it outside")
+    set_compute_dtype([self.h_s, self.prior], "float32" if enabled else "float64")
 
   # -- training ---------------------------------------------------------------------------------
   def hyper_model(self, compression: bool = False) -> tfc.ContinuousBatchedEntropyModel:
@@ -228,7 +249,7 @@ def set_coding_options(module: tf.Module, **options: bool) -> None:
 
 
 def coding_options(module: tf.Module) -> dict[str, bool]:
-  """How ``module``'s coding functions trace g_a / g_s (what an export records): each of
+  """How ``module``'s coding functions run (what an export records): each of
   :data:`CODING_OPTIONS` of its image codecs, ``fused_elementwise`` as
   :func:`~tfc_swin.layers.compiled.coding_fused` says."""
   options = {}

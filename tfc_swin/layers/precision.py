@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import tensorflow as tf
 
@@ -41,6 +41,26 @@ def float32_entropy_parameters() -> Iterator[None]:
     yield
   finally:
     _ENABLED.reset(token)
+
+
+def float64_enabled() -> bool:
+  """Whether layers built now under :func:`float64_compute` compute in float64 (False inside
+  :func:`float32_entropy_parameters`)."""
+  return _ENABLED.get()
+
+
+def set_compute_dtype(modules: Iterable[tf.Module], dtype: str) -> None:
+  """Every Keras layer in ``modules`` (sublayers included) computes in ``dtype`` from its next
+  trace on: "float64" (:class:`Float64Compute`) or "float32". Weights stay float32; switching
+  to float64 needs layers built under :func:`float64_compute` (their weights are read through
+  casting variables), which the caller checks."""
+  if dtype not in ("float32", "float64"):
+    raise ValueError(f"compute dtype {dtype!r}: use float32 or float64")
+  policy = Float64Compute() if dtype == "float64" else tf.keras.mixed_precision.Policy(dtype)
+  for module in modules:
+    for layer in (module, *module.submodules):
+      if isinstance(layer, tf.keras.layers.Layer):
+        layer._set_dtype_policy(policy)  # pylint: disable=protected-access
 
 
 @contextlib.contextmanager
