@@ -88,22 +88,19 @@ def rd_loss(out: dict[str, tf.Tensor], lmbda: float) -> tf.Tensor:
 
 
 class SkippingAdam(tf.keras.optimizers.Adam):
-  """Adam whose update leaves weights and moments untouched while ``skip`` (a boolean tensor
-  set around ``apply_gradients``) is true; the caller also takes back the step count."""
+  """Adam whose update leaves weights, moments and the step count untouched while ``skip`` (a
+  boolean tensor set around ``apply_gradients``) is true: one ``tf.cond`` around the whole
+  update, not one per variable."""
 
   skip = None
 
-  def update_step(self, gradient: tf.Tensor | tf.IndexedSlices, variable: tf.Variable
-                  ) -> None:
+  def _distributed_apply_gradients_fn(self, distribution: tf.distribute.Strategy,
+                                      grads_and_vars: Any, **kwargs: Any) -> tf.Tensor:
+    apply = lambda: super(SkippingAdam, self)._distributed_apply_gradients_fn(  # noqa: E731
+        distribution, grads_and_vars, **kwargs)
     if self.skip is None:
-      return super().update_step(gradient, variable)
-
-    def apply():
-      tf.keras.optimizers.Adam.update_step(self, gradient, variable)
-      return tf.constant(True)
-
-    tf.cond(self.skip, lambda: tf.constant(False), apply)
-    return None
+      return apply()
+    return tf.cond(self.skip, lambda: tf.identity(self.iterations), apply)
 
 
 class Trainer:
@@ -240,7 +237,6 @@ class Trainer:
       self.optimizer.skip = skip
       self.optimizer.apply_gradients(zip(grads, variables))
       self.optimizer.skip = None
-      self.optimizer.iterations.assign_sub(tf.cast(skip, tf.int64))
       finite = tf.logical_not(skip)
       sums = lambda t: tf.reduce_sum(t) / batch  # noqa: E731
       return {"loss": sums(per_item), **{k: sums(v) for k, v in metrics.items()},
