@@ -17,8 +17,8 @@ def restore_codec(saved_model: str) -> ImageCodec:
 
   Reads both layouts: weights under ``codec/`` (exports since the part-based configs) and at
   the root (zoo versions 0-3). The codec codes as the SavedModel does: with fused LayerNorm /
-  GELU or bfloat16 matmuls only if the export says so (``CODING_OPTIONS``; older exports:
-  without).
+  GELU, bfloat16 matmuls or float32 entropy parameters only if the export says so
+  (``CODING_OPTIONS``; older exports: without).
   """
   info_path = os.path.join(saved_model, MODEL_INFO_FILE)
   if not os.path.exists(info_path):
