@@ -89,6 +89,21 @@ def test_quantized_latents_round_trip_exactly(codec, shape):
 
 
 @pytest.mark.slow
+def test_range_coding_alone_is_the_priors_coding(codec):
+  """What benchmark.py times as range coding alone (the prior's networks excluded) writes the
+  prior's strings and decodes y_hat, given each part's mean and scale index."""
+  image = smooth_image(37, 70)
+  _, y_hat = _encoder_latents(codec, image)
+  y = codec.g_a(pad_to_multiple(tf.cast(image[None], tf.float32)))
+  params = codec.entropy_parameters(codec.code_hyper_latent(codec.h_a(y))[1])
+  parts = codec.prior.coding_parameters(y, params)
+  assert len(parts) == codec.num_strings - 1
+  strings, _ = codec.prior.compress(y, params)
+  assert [s.numpy() for s in codec.prior.range_encode(parts)] == [s.numpy() for s in strings]
+  np.testing.assert_array_equal(tf.concat(codec.prior.range_decode(strings, parts), -1), y_hat)
+
+
+@pytest.mark.slow
 def test_untrained_coder_is_deterministic():
   a = untrained_coder("conv-hyperprior-tiny", seed=3)
   b = untrained_coder("conv-hyperprior-tiny", seed=3)

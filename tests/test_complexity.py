@@ -238,6 +238,8 @@ def test_benchmark_binary(tmp_path):
   assert record["encode_sum"] == pytest.approx(sum(record["encode"].values()))
   assert record["gbps"] > 0 and set(record["memory_bytes"]) == set(timing.ALL_STAGES)
   assert "## 64x64" in output.read_text() and "### Floors (ms)" in output.read_text()
+  assert set(record["range_coding"]) == {"y_encode", "y_decode"}
+  assert "### Entropy coding (ms)" in output.read_text()
 
 
 @pytest.mark.slow

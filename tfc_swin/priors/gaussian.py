@@ -23,6 +23,10 @@ from tfc_swin.priors.base import PRIORS
 from tfc_swin.priors.slice_transforms import build_slice_transform
 
 
+#: One range-coded part of y: (values, mean, continuous scale index), all of one shape.
+CodingPart = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+
+
 class NotPreparedError(RuntimeError):
   """Range coding was asked of a model whose coding tables were never built."""
 
@@ -59,6 +63,19 @@ class GaussianConditional(tf.Module):
         tfc.NoisyNormal, num_scales=self.num_scales, scale_fn=self.scale_fn, coding_rank=3,
         compression=compression)
 
+  def range_encode(self, parts: Sequence[CodingPart]) -> list[tf.Tensor]:
+    """Range coding alone: one string per part of :meth:`coding_parameters`."""
+    coder = self._coder()
+    return [coder.compress(y, sigma, loc=mu) for y, mu, sigma in parts]
+
+  def range_decode(self, strings: Sequence[tf.Tensor], parts: Sequence[CodingPart]
+                   ) -> list[tf.Tensor]:
+    """Range decoding alone, with the (mean, scale index) of each part known: what
+    ``decompress`` spends besides the networks (only the parameters are read from ``parts``)."""
+    coder = self._coder()
+    return [coder.decompress(string, sigma, loc=mu)
+            for string, (_, mu, sigma) in zip(strings, parts)]
+
   def quantized_indexes(self, indexes: tf.Tensor) -> tf.Tensor:
     """The integer scale indexes the range coder uses (for the encoder/decoder check).
 
@@ -82,11 +99,16 @@ class MeanScaleHyperprior(GaussianConditional):
     _, bits = em(y, index, loc=mean, training=training)
     return em.quantize(y, loc=mean), bits
 
+  def coding_parameters(self, y: tf.Tensor, params: tf.Tensor) -> list[CodingPart]:
+    """[(y, mean, scale index)]: one part, read from ``params = h_s(z_hat)``."""
+    mean, index = tf.split(params, 2, axis=-1)
+    return [(y, mean, index)]
+
   def compress(self, y: tf.Tensor, params: tf.Tensor
                ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
     """(strings, integer scale indexes) of y given ``params = h_s(z_hat)``."""
-    mean, index = tf.split(params, 2, axis=-1)
-    return [self._coder().compress(y, index, loc=mean)], [self.quantized_indexes(index)]
+    parts = self.coding_parameters(y, params)
+    return self.range_encode(parts), [self.quantized_indexes(p[2]) for p in parts]
 
   def decompress(self, strings: Sequence[tf.Tensor], params: tf.Tensor
                  ) -> tuple[tf.Tensor, list[tf.Tensor]]:
@@ -161,18 +183,22 @@ class ChannelARPrior(GaussianConditional):
       decoded.append(em.quantize(y_slice, loc=mu))
     return tf.concat(decoded, axis=-1), tf.add_n(bits)
 
+  def coding_parameters(self, y: tf.Tensor, params: tf.Tensor) -> list[CodingPart]:
+    """[(y slice, mean, scale index)] per slice, as the encoder derives them (each slice's
+    networks read the rounded previous slices, which the encoder has without range coding)."""
+    mean, index = tf.split(params, 2, axis=-1)
+    decoded, parts = [], []
+    for s, y_slice in enumerate(tf.split(y, self.num_slices, axis=-1)):
+      mu, sigma = self._slice_params(s, mean, index, decoded)
+      parts.append((y_slice, mu, sigma))
+      decoded.append(tfc.round_st(y_slice, mu))  # what the range decoder returns
+    return parts
+
   def compress(self, y: tf.Tensor, params: tf.Tensor
                ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
     """(one string per slice, integer scale indexes) of y given ``params = h_s(z_hat)``."""
-    em = self._coder()
-    mean, index = tf.split(params, 2, axis=-1)
-    decoded, strings, indexes = [], [], []
-    for s, y_slice in enumerate(tf.split(y, self.num_slices, axis=-1)):
-      mu, sigma = self._slice_params(s, mean, index, decoded)
-      strings.append(em.compress(y_slice, sigma, loc=mu))
-      indexes.append(self.quantized_indexes(sigma))
-      decoded.append(em.quantize(y_slice, loc=mu))
-    return strings, indexes
+    parts = self.coding_parameters(y, params)
+    return self.range_encode(parts), [self.quantized_indexes(p[2]) for p in parts]
 
   def decompress(self, strings: Sequence[tf.Tensor], params: tf.Tensor
                  ) -> tuple[tf.Tensor, list[tf.Tensor]]:

@@ -2,7 +2,8 @@
 
 The stages follow Zhu et al. 2022 Tables 3-6. Encoding: g_a, h_a, z coding (range-encode z
 and decode it again, as ``compress`` does), h_s, y coding (incl. the ChARM networks).
-Decoding: z decoding, h_s, y decoding (incl. ChARM), g_s. Each stage is its own
+Decoding: z decoding, h_s, y decoding (incl. ChARM), g_s. Range coding of y alone (the
+ChARM networks excluded) is timed besides, for the entropy-coding share. Each stage is its own
 ``tf.function``, traced and warmed up before the timed calls; a stage's time is the median
 over its timed calls. The end-to-end ``codec.compress`` / ``codec.decompress`` are timed the
 same way, to check them against the sum of the stages.
@@ -163,6 +164,9 @@ def codec_stages(codec: ImageCodec) -> dict[str, tf.types.experimental.GenericFu
       "z_decoding": tf.function(codec.hyper_coder.decompress),
       "y_decoding": tf.function(codec.prior.decompress),
       "g_s": tf.function(codec.synthesis),
+      # Range coding of y alone, the prior's networks excluded (not part of the stage sums).
+      "y_range_coding": tf.function(codec.prior.range_encode),
+      "y_range_decoding": tf.function(codec.prior.range_decode),
   }
 
 
@@ -189,6 +193,8 @@ def benchmark_image(codec: ImageCodec, image: np.ndarray, repeats: int = 5, warm
   run("z_decoding", z_string, tf.shape(z)[1:3])
   y_hat, _ = run("y_decoding", y_strings, params)
   run("g_s", y_hat)
+  parts = codec.prior.coding_parameters(y, params)
+  run("y_range_decoding", run("y_range_coding", parts), parts)
   samples["compress"], encoded = time_calls(codec.compress, (tf.constant(image),), repeats,
                                             warmup)
   samples["decompress"], decoded = time_calls(
@@ -212,6 +218,8 @@ def benchmark_codec(codec: ImageCodec, images: Sequence[tuple[str, np.ndarray]],
       "encode": encode, "decode": decode,
       "encode_sum": sum(encode.values()), "decode_sum": sum(decode.values()),
       "compress": median["compress"], "decompress": median["decompress"],
+      "range_coding": {"y_encode": median["y_range_coding"],
+                       "y_decode": median["y_range_decoding"]},
       "samples": samples, "bpp": statistics.mean(r["bpp"] for r in runs),
       "checksum_match": all(r["checksum_match"] for r in runs),
   }
@@ -302,6 +310,16 @@ def _floor_rows(r: dict[str, Any]) -> list[list[Any]]:
   return out
 
 
+def _entropy_coding_row(r: dict[str, Any]) -> list[Any]:
+  """Range coding alone (z and y), in ms and as a share of ``compress()`` / ``decompress()``."""
+  encode = r["encode"]["z_coding"] + r["range_coding"]["y_encode"]
+  decode = r["decode"]["z_decoding"] + r["range_coding"]["y_decode"]
+  return [r["model"], f"{r['encode']['z_coding'] * 1e3:.1f}",
+          f"{r['range_coding']['y_encode'] * 1e3:.1f}", f"{encode / r['compress']:.1%}",
+          f"{r['decode']['z_decoding'] * 1e3:.1f}", f"{r['range_coding']['y_decode'] * 1e3:.1f}",
+          f"{decode / r['decompress']:.1%}", f"{r['bpp']:.2f}"]
+
+
 def _paper_row(model: str) -> list[Any]:
   enc, dec = PAPER_CPU_MS[model]["encode"], PAPER_CPU_MS[model]["decode"]
   return ([model] + [enc[s] for s in ENCODE_STAGES] + [enc["total"]]
@@ -324,6 +342,15 @@ def markdown_report(records: Sequence[dict[str, Any]]) -> str:
               markdown_table(["Model", "z", "h_s", "y (+ChARM)", "g_s", "sum", "decompress()",
                               "decompress/sum", "eff. GMACs", "checksum ok"],
                              [_decode_row(r) for r in rows]), ""]
+    ranged = [r for r in rows if "range_coding" in r]
+    if ranged:
+      lines += ["### Entropy coding (ms)", "",
+                "Range coding alone: z as in the stages above, y with its means and scale "
+                "indexes given (the ChARM networks excluded); share = (z + y) / compress() "
+                "or decompress().", "",
+                markdown_table(["Model", "z coding", "y range coding", "share of compress()",
+                                "z decoding", "y range decoding", "share of decompress()",
+                                "bpp"], [_entropy_coding_row(r) for r in ranged]), ""]
     counted = [r for r in rows if "memory_bytes" in r]
     if counted:
       lines += ["### Floors (ms)", "",
