@@ -7,7 +7,8 @@ from tfc_swin.layers import (PatchMerge, PatchSplit, SwinStage, SwinTransformerB
                              WindowAttention)
 from tfc_swin.layers import compiled
 from tfc_swin.layers.precision import Linear, bfloat16_matmuls, float64_compute
-from tfc_swin.layers.swin import LayerNorm, effective_window, recompute_swin_blocks
+from tfc_swin.layers.swin import (LayerNorm, effective_window, recompute_swin_blocks,
+                                  shifted_window_mask)
 
 
 @pytest.mark.parametrize("shape", [(2, 16, 16, 32), (1, 7, 13, 32), (1, 1, 1, 32),
@@ -172,6 +173,49 @@ def test_compiled_layer_norm_and_gelu_match_the_plain_ops():
   with compiled.compiled_elementwise():
     assert compiled.use_compiled(x)
     assert not compiled.use_compiled(tf.cast(x, tf.float64))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_compiled_attention_weights_have_the_plain_gradients(dtype):
+  """softmax(logits + relative bias + shift mask), fused with its own gradient kernel: the
+  values and the gradients of the logits and the bias are the plain ops'."""
+  logits = tf.cast(tf.random.stateless_normal([2, 4, 3, 16, 16], (1, 2)) * 3.0, dtype)
+  bias = tf.Variable(tf.random.stateless_normal([3, 16, 16], (3, 4)))
+  mask = shifted_window_mask(8, 8, 4, 2)  # (4, 16, 16)
+
+  def weights(x):
+    return tf.cast(compiled.attention_weights(x, tf.identity(bias), mask, dtype), tf.float32)
+
+  plain = _value_and_grads(weights, logits, [bias])
+  with compiled.compiled_elementwise():
+    fused = _value_and_grads(tf.function(weights), logits, [bias])
+  tolerance = 2e-5 if dtype == tf.float32 else 1e-2
+  for a, b in zip(plain, fused):
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy(),
+                               rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_compiled_bias_gelu_has_the_plain_gradients(dtype, with_bias):
+  """The end of a (bfloat16) matmul, bias + GELU, fused with its own gradient kernel: the
+  values and the gradients of the product and the bias are the plain ops'."""
+  product = tf.cast(tf.random.stateless_normal([40, 24], (1, 2)) * 2.0, dtype)
+  bias = tf.Variable(tf.random.stateless_normal([24], (3, 4))) if with_bias else None
+  variables = [bias] if with_bias else []
+
+  def end_of_matmul(p):
+    return tf.cast(compiled.bias_activation(p, bias, compiled.gelu, dtype), tf.float32)
+
+  plain = _value_and_grads(end_of_matmul, product, variables)
+  with compiled.compiled_elementwise():
+    fused = _value_and_grads(tf.function(end_of_matmul), product, variables)
+  tolerance = 2e-4 if dtype == tf.float32 else 2e-2
+  for a, b in zip(plain, fused):
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy(),
+                               rtol=tolerance, atol=tolerance)
 
 
 def test_linear_multiplies_in_bfloat16_only_where_asked():

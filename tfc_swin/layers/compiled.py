@@ -4,8 +4,9 @@ Elementwise passes dominate the training step of the small Swin configs: in a pr
 swint-hyperprior-cpu step (batch 8, 128x128), the Mul, Sub, AddV2, Erf and Square kernels of
 LayerNorm and GELU and of their gradients take about as long as all the matmuls. Inside
 :func:`compiled_elementwise`, :class:`~tfc_swin.layers.swin.LayerNorm` and the Swin MLP's GELU
-trace as ``jit_compile`` functions: XLA fuses each one, and its gradient, into a single loop
-over the tensor, while the matmuls around them stay with TF's (oneDNN) kernels.
+trace as ``jit_compile`` functions: XLA fuses each one, and its hand-written gradient, into a
+single loop over the tensor, while the matmuls around them stay with TF's (oneDNN) kernels.
+The gradients keep only each op's inputs, so a step needs less memory than with the plain ops.
 
 The results equal the plain ops up to float rounding. The trainer traces its step inside it
 with ``--xla_elementwise`` (:meth:`tfc_swin.training.trainer.Trainer._train_step_fn`;
@@ -66,14 +67,135 @@ def use_compiled(x: tf.Tensor) -> bool:
   return _ENABLED.get() and x.dtype == tf.float32
 
 
+# Each fused op has its own gradient, an XLA kernel too, that keeps only the op's inputs (and
+# LayerNorm's per-token mean and 1/std): differentiating the compiled forward function instead
+# would keep every intermediate of its body, full-size float32 tensors (1.7 GB more than the
+# plain ops for swint-charm-cpu at batch 8 of 256x256; docs/complexity.md).
+def _reduce_axes(x: tf.Tensor) -> list[int]:
+  return list(range(x.shape.rank - 1))
+
+
 @tf.function(jit_compile=True)
+def _layer_norm_forward(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float,
+                        dtype: tf.DType | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  mean, variance = tf.nn.moments(x, [-1], keepdims=True)
+  inv_std = tf.math.rsqrt(variance + epsilon)
+  out = (x - mean) * inv_std * gamma + beta
+  return (out if dtype is None else tf.cast(out, dtype)), mean, inv_std
+
+
+@tf.function(jit_compile=True)
+def _layer_norm_backward(grad: tf.Tensor, x: tf.Tensor, mean: tf.Tensor, inv_std: tf.Tensor,
+                         gamma: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  grad = tf.cast(grad, tf.float32)
+  normalized = (x - mean) * inv_std
+  g = grad * gamma
+  dx = inv_std * (g - tf.reduce_mean(g, -1, keepdims=True)
+                  - normalized * tf.reduce_mean(g * normalized, -1, keepdims=True))
+  axes = _reduce_axes(x)
+  return dx, tf.reduce_sum(grad * normalized, axes), tf.reduce_sum(grad, axes)
+
+
 def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float,
                dtype: tf.DType | None = None) -> tf.Tensor:
   """LayerNorm over the last axis: ``(x - mean) / sqrt(var + epsilon) * gamma + beta``, cast
-  to ``dtype`` (bfloat16 when a bfloat16 matmul reads it) if given."""
-  mean, variance = tf.nn.moments(x, [-1], keepdims=True)
-  out = (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
-  return out if dtype is None else tf.cast(out, dtype)
+  to ``dtype`` (bfloat16 when a bfloat16 matmul reads it) if given; one XLA kernel each way."""
+
+  @tf.custom_gradient
+  def normalize(x, gamma, beta):
+    out, mean, inv_std = _layer_norm_forward(x, gamma, beta, epsilon, dtype)
+    return out, lambda grad: _layer_norm_backward(grad, x, mean, inv_std, gamma)
+
+  return normalize(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
+
+
+_SQRT_HALF = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+@tf.function(jit_compile=True)
+def _bias_gelu_forward(product: tf.Tensor, bias: tf.Tensor | None, dtype: tf.DType
+                       ) -> tf.Tensor:
+  u = tf.cast(product, tf.float32)
+  if bias is not None:
+    u = tf.nn.bias_add(u, bias)
+  return tf.cast(tf.nn.gelu(u, approximate=False), dtype)
+
+
+@tf.function(jit_compile=True)
+def _bias_gelu_backward(grad: tf.Tensor, product: tf.Tensor, bias: tf.Tensor | None
+                        ) -> list[tf.Tensor]:
+  u = tf.cast(product, tf.float32)
+  if bias is not None:
+    u = tf.nn.bias_add(u, bias)
+  du = tf.cast(grad, tf.float32) * (0.5 * (1.0 + tf.math.erf(u * _SQRT_HALF))
+                                    + u * _INV_SQRT_2PI * tf.exp(-0.5 * u * u))
+  grads = [tf.cast(du, product.dtype)]
+  return grads if bias is None else grads + [tf.reduce_sum(du, _reduce_axes(du))]
+
+
+def _fused_bias_gelu(product: tf.Tensor, bias: tf.Tensor | None, dtype: tf.DType) -> tf.Tensor:
+  """``gelu(float32(product) + bias)`` cast to ``dtype``; the gradient keeps ``product``."""
+  if bias is None:
+
+    @tf.custom_gradient
+    def unbiased(product):
+      return (_bias_gelu_forward(product, None, dtype),
+              lambda grad: _bias_gelu_backward(grad, product, None))
+
+    return unbiased(product)
+
+  @tf.custom_gradient
+  def biased(product, bias):
+    return (_bias_gelu_forward(product, bias, dtype),
+            lambda grad: _bias_gelu_backward(grad, product, bias))
+
+  return biased(product, tf.convert_to_tensor(bias))
+
+
+def _attention_weights(logits: tf.Tensor, bias: tf.Tensor | None, mask: tf.Tensor | None,
+                       dtype: tf.DType) -> tf.Tensor:
+  if logits.dtype == tf.bfloat16:
+    logits = tf.cast(logits, tf.float32)
+  if bias is not None:
+    logits += bias[None, None]
+  if mask is not None:
+    logits += tf.cast(mask, logits.dtype)[None, :, None]
+  return tf.cast(tf.nn.softmax(logits, axis=-1), dtype)
+
+
+_compiled_attention_weights = tf.function(_attention_weights, jit_compile=True)
+
+
+@tf.function(jit_compile=True)
+def _attention_weights_backward(grad: tf.Tensor, weights: tf.Tensor, logits_dtype: tf.DType,
+                                with_bias: bool) -> list[tf.Tensor]:
+  weights = tf.cast(weights, tf.float32)
+  grad = tf.cast(grad, tf.float32)
+  dlogits = weights * (grad - tf.reduce_sum(grad * weights, -1, keepdims=True))
+  grads = [tf.cast(dlogits, logits_dtype)]
+  return (grads + [tf.reduce_sum(dlogits, [0, 1])]) if with_bias else grads
+
+
+def attention_weights(logits: tf.Tensor, bias: tf.Tensor | None, mask: tf.Tensor | None,
+                      dtype: tf.DType) -> tf.Tensor:
+  """``softmax(logits + bias + mask)`` over the last axis, cast to ``dtype`` (the attention's
+  v), for logits ``(batch, nW, heads, N, N)``, bias ``(heads, N, N)`` and mask ``(nW, N, N)``
+  (either may be None); bfloat16 logits are summed in float32. Inside
+  :func:`compiled_elementwise`, for float32 / bfloat16 logits, one XLA kernel whose gradient
+  keeps only the weights (in ``dtype``), as the matmul with v does anyway."""
+  if not (_ENABLED.get() and logits.dtype in (tf.float32, tf.bfloat16)):
+    return _attention_weights(logits, bias, mask, dtype)
+  inputs = [logits] if bias is None else [logits, tf.cast(bias, tf.float32)]
+
+  @tf.custom_gradient
+  def softmax(*inputs):
+    weights = _compiled_attention_weights(inputs[0], inputs[1] if bias is not None else None,
+                                          mask, dtype)
+    return weights, lambda grad: _attention_weights_backward(grad, weights, logits.dtype,
+                                                            bias is not None)
+
+  return softmax(*inputs)
 
 
 def _bias_activation(product: tf.Tensor, bias: tf.Tensor | None, activation: Any,
@@ -93,19 +215,18 @@ def bias_activation(product: tf.Tensor, bias: tf.Tensor | None, activation: Any,
                     dtype: tf.DType) -> tf.Tensor:
   """The end of a bfloat16 matmul (:class:`tfc_swin.layers.precision.Linear`): float32
   ``product`` + ``bias``, then ``activation`` (either may be None), cast to ``dtype``. Inside
-  :func:`compiled_elementwise` one XLA kernel, else plain ops."""
-  fn = _compiled_bias_activation if _ENABLED.get() else _bias_activation
-  return fn(product, bias, activation, dtype)
-
-
-@tf.function(jit_compile=True)
-def _compiled_gelu(x: tf.Tensor) -> tf.Tensor:
-  return tf.nn.gelu(x, approximate=False)
+  :func:`compiled_elementwise` one XLA kernel (with its own gradient for :func:`gelu`), else
+  plain ops."""
+  if not _ENABLED.get():
+    return _bias_activation(product, bias, activation, dtype)
+  if activation is gelu:
+    return _fused_bias_gelu(product, bias, dtype)
+  return _compiled_bias_activation(product, bias, activation, dtype)
 
 
 def gelu(x: tf.Tensor) -> tf.Tensor:
   """Exact (erf) GELU, as Keras' ``"gelu"`` activation; compiled inside
   :func:`compiled_elementwise`."""
   if use_compiled(x):
-    return _compiled_gelu(x)
+    return _fused_bias_gelu(x, None, x.dtype)
   return tf.keras.activations.gelu(x)

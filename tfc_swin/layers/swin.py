@@ -134,18 +134,14 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
     # Biases are added to a reshaped view of the logits: added right after the matmul,
     # oneDNN fuses them into a batch-matmul kernel that runs ~100x slower for few heads.
     nw = 1 if attention_mask is None else tf.shape(attention_mask)[0]
-    logits = tf.matmul(q, k, transpose_b=True)
-    if logits.dtype == tf.bfloat16:  # bfloat16 q, k, v (precision.bfloat16_matmuls)
-      logits = tf.cast(logits, tf.float32)
-    logits = tf.reshape(logits, [bw // nw, nw, self.num_heads, n, n])
+    logits = tf.reshape(tf.matmul(q, k, transpose_b=True), [bw // nw, nw, self.num_heads, n, n])
+    bias = None
     if self.relative_position_bias:
       if window is None:
         window = tf.cast(tf.round(tf.sqrt(tf.cast(n, tf.float32))), tf.int32)
-      logits += self.relative_bias(window)[None, None]
-    if attention_mask is not None:
-      logits += tf.cast(attention_mask, logits.dtype)[None, :, None]
-    logits = tf.reshape(logits, [bw, self.num_heads, n, n])
-    attn = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+      bias = self.relative_bias(window)
+    attn = compiled.attention_weights(logits, bias, attention_mask, v.dtype)
+    attn = tf.reshape(attn, [bw, self.num_heads, n, n])
     out = tf.reshape(tf.transpose(tf.matmul(attn, v), [0, 2, 1, 3]), [bw, n, dim])
     return self.proj(out)
 
