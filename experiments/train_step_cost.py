@@ -8,6 +8,8 @@ Random weights and random crops (timing only), the trainer's own step
 floor is 3x the forward MACs (forward, plus two matmuls per matmul in the backward pass) at
 the float32 matmul GFLOP/s measured in the same run. Peak memory is the process's peak RSS
 (VmHWM) over tracing and all steps. Each run appends one record to ``--output``.
+``--profile_top N`` also traces one more step and records the self time of its N costliest op
+types (``PartitionedCall``: the XLA-fused ops of ``--xla_elementwise`` and their gradients).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from tfc_swin.codecs import build_codec
 from tfc_swin.profiling.complexity import (decoder_modules, encoder_modules, module_macs,
                                            peak_rss_bytes)
 from tfc_swin.profiling.timing import compute_floor, matmul_gflops
+from tfc_swin.profiling.trace import markdown_breakdown, op_self_times, trace_call
 from tfc_swin.training.config import TrainConfig
 from tfc_swin.training.trainer import Trainer, setup_devices
 
@@ -41,6 +44,9 @@ flags.DEFINE_boolean("xla_elementwise", False, "XLA-fused LayerNorm / GELU (Trai
 flags.DEFINE_boolean("bfloat16_matmuls", False, "bfloat16 matmuls in Swin Linear maps "
                      "(TrainConfig).")
 flags.DEFINE_string("output", "", "JSON list to append the record to (empty: print only).")
+flags.DEFINE_integer("profile_top", 0, "After the timed steps, trace one more step with the TF "
+                     "profiler and record (and print) the self time of its N costliest op types "
+                     "(tfc_swin.profiling.trace); 0 = off.")
 
 
 def forward_macs(model: str, patch: int, batch: int) -> int:
@@ -51,8 +57,10 @@ def forward_macs(model: str, patch: int, batch: int) -> int:
 
 
 def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
-            xla_elementwise: bool = False, bfloat16_matmuls: bool = False) -> dict:
-  """One record: seconds per step (median), peak RSS, floor ratio."""
+            xla_elementwise: bool = False, bfloat16_matmuls: bool = False,
+            profile_top: int = 0) -> dict:
+  """One record: seconds per step (median), peak RSS, floor ratio; with ``profile_top``, the
+  self seconds of the costliest op types of one more (traced) step."""
   gflops = matmul_gflops()["gflops"]
   data = tf.data.Dataset.from_tensors(
       tf.random.stateless_uniform([patch, patch, 3], (1, 2), 0, 255)).repeat().batch(batch)
@@ -71,7 +79,12 @@ def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
       start = time.perf_counter()
       float(step(iterator)[0]["loss"])
       times.append(time.perf_counter() - start)
-  peak = peak_rss_bytes()  # Before the MAC count below builds another codec.
+    peak = peak_rss_bytes()  # Before the profiler and the MAC count below.
+    ops = {}
+    if profile_top:
+      ops = op_self_times(trace_call(lambda: float(step(iterator)[0]["loss"]),
+                                     os.path.join(run, "trace")))
+      print(markdown_breakdown(ops, profile_top))
   seconds = statistics.median(times)
   floor = compute_floor(3 * forward_macs(model, patch, batch), gflops)
   return {"model": model, "batch_size": batch, "patch_size": patch, "recompute": recompute,
@@ -80,7 +93,9 @@ def measure(model: str, patch: int, batch: int, steps: int, recompute: bool,
           "first_step_s": round(first, 2), "step_s": round(seconds, 3),
           "steps_per_s": round(1 / seconds, 3), "floor_s": round(floor, 3),
           "floor_ratio": round(seconds / floor, 2), "gflops": round(gflops, 1),
-          "peak_rss_gb": round(peak / 2**30, 2)}
+          "peak_rss_gb": round(peak / 2**30, 2),
+          **({"op_self_s": {k: round(v, 3) for k, v in list(ops.items())[:profile_top]},
+              "op_self_total_s": round(sum(ops.values()), 3)} if ops else {})}
 
 
 def main(argv: list[str]) -> None:
@@ -88,7 +103,8 @@ def main(argv: list[str]) -> None:
   get_config(FLAGS.model)  # Clear error for an unknown name before any work.
   setup_devices(threads=FLAGS.threads)
   record = measure(FLAGS.model, FLAGS.patch_size, FLAGS.batch_size, FLAGS.steps,
-                   FLAGS.recompute, FLAGS.xla_elementwise, FLAGS.bfloat16_matmuls)
+                   FLAGS.recompute, FLAGS.xla_elementwise, FLAGS.bfloat16_matmuls,
+                   FLAGS.profile_top)
   print(json.dumps(record))
   if FLAGS.output:
     records = []

@@ -16,7 +16,7 @@ from PIL import Image
 from tfc_swin.codecs import build_codec
 from tfc_swin.configs import ChARM
 from tfc_swin.layers import compiled
-from tfc_swin.profiling import complexity, timing
+from tfc_swin.profiling import complexity, timing, trace
 from helpers import REPO
 
 
@@ -248,7 +248,16 @@ def test_train_step_cost_binary(tmp_path):
   output.write_text("[]")
   _run("train_step_cost.py", "--model", "conv-hyperprior-tiny", "--patch_size", "64",
        "--batch_size", "2", "--steps", "1", "--threads", "1", "--recompute",
-       "--output", str(output))
+       "--profile_top", "3", "--output", str(output))
   [record] = json.loads(output.read_text())
   assert record["recompute"] and record["model"] == "conv-hyperprior-tiny"
   assert record["step_s"] > 0 and record["floor_ratio"] > 0 and record["peak_rss_gb"] > 0.1
+  assert len(record["op_self_s"]) == 3 and record["op_self_total_s"] > 0
+  assert sum(record["op_self_s"].values()) <= record["op_self_total_s"] + 1e-3
+
+
+def test_op_self_times_subtract_nested_events():
+  """A call's self time excludes the ops nested in it; events of other threads do not mix."""
+  totals = trace.event_self_times([(0, 100, "f:PartitionedCall"), (10, 30, "a:MatMul"),
+                                   (40, 90, "b:MatMul"), (100, 120, "c:Mul")])
+  assert totals == {"PartitionedCall": 30, "MatMul": 70, "Mul": 20}
