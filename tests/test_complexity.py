@@ -256,6 +256,16 @@ def test_train_step_cost_binary(tmp_path):
   assert sum(record["op_self_s"].values()) <= record["op_self_total_s"] + 1e-3
 
 
+@pytest.mark.slow
+def test_fused_ops_cost_binary(tmp_path):
+  output = tmp_path / "ops.json"
+  _run("fused_ops_cost.py", "--tokens", "512", "--channels", "32", "--window", "4",
+       "--repeats", "1", "--threads", "1", "--output", str(output))
+  [record] = json.loads(output.read_text())
+  assert len(record["ops"]) == 12 and record["machine_gbps"] > 0
+  assert all(r["ms"] > 0 and r["bytes"] > 0 for r in record["ops"])
+
+
 def test_op_self_times_subtract_nested_events():
   """A call's self time excludes the ops nested in it; events of other threads do not mix."""
   totals = trace.event_self_times([(0, 100, "f:PartitionedCall"), (10, 30, "a:MatMul"),

@@ -168,13 +168,15 @@ _compiled_attention_weights = tf.function(_attention_weights, jit_compile=True)
 
 
 @tf.function(jit_compile=True)
-def _attention_weights_backward(grad: tf.Tensor, weights: tf.Tensor, logits_dtype: tf.DType,
-                                with_bias: bool) -> list[tf.Tensor]:
+def _attention_weights_backward(grad: tf.Tensor, weights: tf.Tensor, logits_dtype: tf.DType
+                                ) -> tf.Tensor:
+  """The gradient of the logits, in their dtype. The bias's, their sum over batch and windows,
+  runs as a plain op: XLA's CPU code took 4x as long for the whole backward with it inside
+  (experiments/fused_ops_cost.py; docs/complexity.md)."""
   weights = tf.cast(weights, tf.float32)
   grad = tf.cast(grad, tf.float32)
-  dlogits = weights * (grad - tf.reduce_sum(grad * weights, -1, keepdims=True))
-  grads = [tf.cast(dlogits, logits_dtype)]
-  return (grads + [tf.reduce_sum(dlogits, [0, 1])]) if with_bias else grads
+  return tf.cast(weights * (grad - tf.reduce_sum(grad * weights, -1, keepdims=True)),
+                 logits_dtype)
 
 
 def attention_weights(logits: tf.Tensor, bias: tf.Tensor | None, mask: tf.Tensor | None,
@@ -188,12 +190,17 @@ def attention_weights(logits: tf.Tensor, bias: tf.Tensor | None, mask: tf.Tensor
     return _attention_weights(logits, bias, mask, dtype)
   inputs = [logits] if bias is None else [logits, tf.cast(bias, tf.float32)]
 
+  def gradients(grad, weights):
+    dlogits = _attention_weights_backward(grad, weights, logits.dtype)
+    if bias is None:
+      return [dlogits]
+    return [dlogits, tf.reduce_sum(tf.cast(dlogits, tf.float32), [0, 1])]
+
   @tf.custom_gradient
   def softmax(*inputs):
     weights = _compiled_attention_weights(inputs[0], inputs[1] if bias is not None else None,
                                           mask, dtype)
-    return weights, lambda grad: _attention_weights_backward(grad, weights, logits.dtype,
-                                                            bias is not None)
+    return weights, lambda grad: gradients(grad, weights)
 
   return softmax(*inputs)
 
