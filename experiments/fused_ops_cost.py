@@ -14,8 +14,6 @@ measured in the same run (:func:`tfc_swin.profiling.timing.memory_bandwidth`).
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import statistics
 from typing import Any, Callable, Sequence
 
@@ -120,11 +118,7 @@ def main(argv: list[str]) -> None:
         f"{r['bytes'] / 1e6:.0f}", f"{r['gbps']:.1f}"] for r in record["ops"]]))
   print(f"machine: x * 3 + 1 at {record['machine_gbps']:.1f} GB/s")
   if FLAGS.output:
-    records = []
-    if os.path.exists(FLAGS.output):
-      with open(FLAGS.output) as f:
-        records = json.load(f)
-    fileio.write_json(FLAGS.output, records + [record], indent=1)
+    fileio.append_json_record(FLAGS.output, record)
 
 
 if __name__ == "__main__":

@@ -107,11 +107,7 @@ def main(argv: list[str]) -> None:
                    FLAGS.profile_top)
   print(json.dumps(record))
   if FLAGS.output:
-    records = []
-    if os.path.exists(FLAGS.output):
-      with open(FLAGS.output) as f:
-        records = json.load(f)
-    fileio.write_json(FLAGS.output, records + [record], indent=1)
+    fileio.append_json_record(FLAGS.output, record)
 
 
 if __name__ == "__main__":

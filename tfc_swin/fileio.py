@@ -66,3 +66,10 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any, **dump_args: Any) -> None:
   """Writes ``obj`` as JSON (indent 1 unless given) plus a newline, atomically."""
   write_text(path, json.dumps(obj, **{"indent": 1, **dump_args}) + "\n")
+
+
+def append_json_record(path: str | Path, record: Any) -> None:
+  """Appends ``record`` to the JSON list in ``path`` (a new list if there is no file),
+  atomically."""
+  records = json.loads(Path(path).read_text()) if os.path.exists(path) else []
+  write_json(path, records + [record])
