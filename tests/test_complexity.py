@@ -248,12 +248,26 @@ def test_train_step_cost_binary(tmp_path):
   output.write_text("[]")
   _run("train_step_cost.py", "--model", "conv-hyperprior-tiny", "--patch_size", "64",
        "--batch_size", "2", "--steps", "1", "--threads", "1", "--recompute",
-       "--profile_top", "3", "--output", str(output))
+       "--profile_top", "3", "--memory_top", "4", "--output", str(output))
   [record] = json.loads(output.read_text())
   assert record["recompute"] and record["model"] == "conv-hyperprior-tiny"
   assert record["step_s"] > 0 and record["floor_ratio"] > 0 and record["peak_rss_gb"] > 0.1
   assert len(record["op_self_s"]) == 3 and record["op_self_total_s"] > 0
   assert sum(record["op_self_s"].values()) <= record["op_self_total_s"] + 1e-3
+  assert record["allocator"] == "bfc" and 0 < record["live_peak_gb"] < record["peak_rss_gb"]
+  assert len(record["live_at_peak_mib"]) == 4
+  assert sum(record["live_at_peak_mib"].values()) <= record["live_peak_gb"] * 1024 + 1.0
+
+
+def test_live_at_peak_counts_the_tensors_alive_at_the_peak():
+  """The peak is the most bytes in use at once; only tensors alive then are listed, grouped
+  over Swin stages and blocks; freed addresses can be reused."""
+  events = [(0, 1, 100, "g_a/stage0/block0/fc1"), (1, 2, 50, "g_a/stage1/block1/fc1"),
+            (2, 1, -100, "(null)"), (3, 1, 120, "g_s/stage0/block0/fc1"),
+            (4, 3, 30, "x"), (5, 3, -30, "(null)"), (6, 2, -50, "(null)")]
+  peak, groups = trace.live_at_peak(events)
+  assert peak == 200
+  assert groups == {"g_s/stage*/block*/fc1": 120, "g_a/stage*/block*/fc1": 50, "x": 30}
 
 
 @pytest.mark.slow

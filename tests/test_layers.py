@@ -176,15 +176,17 @@ def test_compiled_layer_norm_and_gelu_match_the_plain_ops():
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
-def test_compiled_attention_weights_have_the_plain_gradients(dtype):
-  """softmax(logits + relative bias + shift mask), fused with its own gradient kernel: the
-  values and the gradients of the logits and the bias are the plain ops'."""
-  logits = tf.cast(tf.random.stateless_normal([2, 4, 3, 16, 16], (1, 2)) * 3.0, dtype)
+@pytest.mark.parametrize("scale", [1.0, 32 ** -0.5])
+def test_compiled_attention_weights_have_the_plain_gradients(dtype, scale):
+  """softmax(scale * logits + relative bias + shift mask), fused with its own gradient kernel:
+  the values and the gradients of the logits and the bias are the plain ops'."""
+  logits = tf.cast(tf.random.stateless_normal([2, 4, 3, 16, 16], (1, 2)) * 3.0 / scale, dtype)
   bias = tf.Variable(tf.random.stateless_normal([3, 16, 16], (3, 4)))
   mask = shifted_window_mask(8, 8, 4, 2)  # (4, 16, 16)
 
   def weights(x):
-    return tf.cast(compiled.attention_weights(x, tf.identity(bias), mask, dtype), tf.float32)
+    return tf.cast(compiled.attention_weights(x, tf.identity(bias), mask, dtype, scale),
+                   tf.float32)
 
   plain = _value_and_grads(weights, logits, [bias])
   with compiled.compiled_elementwise():
@@ -266,3 +268,31 @@ def test_swin_blocks_in_bfloat16_stay_close_and_float64_blocks_are_untouched():
   np.testing.assert_array_equal(mixed64.numpy(), plain64.numpy())
   error = np.abs(mixed.numpy() - plain.numpy())
   assert 0 < error.max() < 0.05 * np.abs(plain.numpy()).max()
+
+
+def test_fused_bfloat16_block_has_the_plain_bfloat16_gradients(monkeypatch):
+  """A training step's Swin block with fused ops (XLA LayerNorm, attention softmax with the
+  query scale folded into its logits and, with ``recompute_gelu``, the MLP end that computes
+  its GELU again in the backward pass, compiled.gelu_linear) gives the values and the gradients of the same
+  bfloat16 block with plain ops, up to bfloat16 rounding."""
+  tf.keras.utils.set_random_seed(7)
+  x = tf.random.normal([2, 12, 12, 32])
+  block = SwinTransformerBlock(window_size=4, shift=True, head_dim=8)
+  block(x)
+  calls = []
+  gelu_linear = compiled.gelu_linear
+  monkeypatch.setattr(compiled, "gelu_linear", lambda *a: calls.append(1) or gelu_linear(*a))
+  with bfloat16_matmuls():
+    plain = _value_and_grads(tf.function(block), x, block.trainable_variables)
+    assert not calls
+    with compiled.compiled_elementwise():
+      _value_and_grads(tf.function(block), x, block.trainable_variables)
+    assert not calls  # Only with recompute_gelu.
+    with compiled.compiled_elementwise(recompute_gelu=True):
+      fused = _value_and_grads(tf.function(block), x, block.trainable_variables)
+    assert calls
+  assert len(plain) == len(fused) == 2 + len(block.trainable_variables)
+  for a, b in zip(plain, fused):
+    a, b = tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy()
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_allclose(b, a, atol=0.03 * np.abs(a).max())

@@ -373,3 +373,11 @@ def test_bfloat16_matmul_steps_train_in_float32_weights(tmp_path):
     weights[bf16] = trainer.codec.trainable_variables
   assert np.isfinite(losses[True]) and losses[True] == pytest.approx(losses[False], rel=0.05)
   assert all(v.dtype == tf.float32 for v in weights[True])
+
+
+def test_recompute_gelu_needs_the_fused_bfloat16_step(tmp_path):
+  cfg = TrainConfig(model="swint-hyperprior-cpu", lmbda=0.01, data="unused",
+                    run_dir=str(tmp_path / "run"), recompute_gelu=True, xla_elementwise=True)
+  with pytest.raises(ValueError, match="--recompute_gelu needs --xla_elementwise and "
+                                       "--bfloat16_matmuls"):
+    Trainer(cfg)

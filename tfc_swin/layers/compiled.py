@@ -30,16 +30,20 @@ from typing import Any, Iterator
 import tensorflow as tf
 
 _ENABLED = contextvars.ContextVar("compiled_elementwise", default=False)
+_RECOMPUTE_GELU = contextvars.ContextVar("recompute_gelu", default=False)
 
 
 @contextlib.contextmanager
-def compiled_elementwise() -> Iterator[None]:
-  """Layers *traced* inside use the XLA-compiled LayerNorm and GELU (float32 inputs only)."""
-  token = _ENABLED.set(True)
+def compiled_elementwise(recompute_gelu: bool = False) -> Iterator[None]:
+  """Layers *traced* inside use the XLA-compiled LayerNorm and GELU (float32 inputs only);
+  with ``recompute_gelu``, bfloat16 Swin MLPs also compute their GELU again in the backward
+  pass instead of keeping it (:func:`gelu_linear`)."""
+  tokens = _ENABLED.set(True), _RECOMPUTE_GELU.set(bool(recompute_gelu))
   try:
     yield
   finally:
-    _ENABLED.reset(token)
+    _RECOMPUTE_GELU.reset(tokens[1])
+    _ENABLED.reset(tokens[0])
 
 
 #: ``0`` / ``1``: trace the coding functions of every codec without / with the fused ops,
@@ -153,10 +157,51 @@ def _fused_bias_gelu(product: tf.Tensor, bias: tf.Tensor | None, dtype: tf.DType
   return biased(product, tf.convert_to_tensor(bias))
 
 
+def fuses_mlp(x: tf.Tensor) -> bool:
+  """Whether a Swin MLP reading ``x`` runs through :func:`gelu_linear`: inside
+  :func:`compiled_elementwise` with ``recompute_gelu``, for the bfloat16 input of bfloat16
+  matmuls."""
+  return _ENABLED.get() and _RECOMPUTE_GELU.get() and x.dtype == tf.bfloat16
+
+
+def gelu_linear(product: tf.Tensor, bias: tf.Tensor, kernel: tf.Tensor, out_bias: tf.Tensor
+                ) -> tf.Tensor:
+  """The second half of a bfloat16 MLP: ``gelu(float32(product) + bias)`` in bfloat16 times
+  ``kernel`` (as bfloat16) plus ``out_bias``, float32; ``product`` is the first matmul's
+  (bfloat16, ``(tokens, hidden)``). The same values and gradients as the two
+  :class:`~tfc_swin.layers.precision.Linear` ends, but the backward pass keeps only
+  ``product`` and computes the GELU again (one more XLA elementwise pass) instead of keeping
+  its output: a bfloat16 tensor of the hidden size per Swin block, about 1 GB of a paper-size
+  training step (docs/complexity.md)."""
+
+  @tf.custom_gradient
+  def mlp_end(product, bias, kernel, out_bias):
+    hidden = _bias_gelu_forward(product, bias, tf.bfloat16)
+    weights = tf.cast(kernel, tf.bfloat16)
+    out = _compiled_bias_activation(tf.matmul(hidden, weights), out_bias, None, tf.float32)
+
+    def gradients(grad):
+      grad_product = tf.cast(grad, tf.bfloat16)
+      with tf.control_dependencies([grad]):  # Else Grappler merges it with the forward's
+        again = tf.identity(product)  # call (common subexpressions) and keeps its output.
+      hidden = _bias_gelu_forward(again, bias, tf.bfloat16)
+      dkernel = tf.cast(tf.matmul(hidden, grad_product, transpose_a=True), kernel.dtype)
+      dhidden = tf.matmul(grad_product, weights, transpose_b=True)
+      dproduct, dbias = _bias_gelu_backward(dhidden, product, bias)
+      return dproduct, dbias, dkernel, tf.reduce_sum(grad, 0)
+
+    return out, gradients
+
+  return mlp_end(product, tf.convert_to_tensor(bias), tf.convert_to_tensor(kernel),
+                 tf.convert_to_tensor(out_bias))
+
+
 def _attention_weights(logits: tf.Tensor, bias: tf.Tensor | None, mask: tf.Tensor | None,
-                       dtype: tf.DType) -> tf.Tensor:
+                       dtype: tf.DType, scale: float = 1.0) -> tf.Tensor:
   if logits.dtype == tf.bfloat16:
     logits = tf.cast(logits, tf.float32)
+  if scale != 1.0:
+    logits *= scale
   if bias is not None:
     logits += bias[None, None]
   if mask is not None:
@@ -168,38 +213,45 @@ _compiled_attention_weights = tf.function(_attention_weights, jit_compile=True)
 
 
 @tf.function(jit_compile=True)
-def _attention_weights_backward(grad: tf.Tensor, weights: tf.Tensor, logits_dtype: tf.DType
-                                ) -> tf.Tensor:
-  """The gradient of the logits, in their dtype. The bias's, their sum over batch and windows,
-  runs as a plain op: XLA's CPU code took 4x as long for the whole backward with it inside
-  (experiments/fused_ops_cost.py; docs/complexity.md)."""
+def _attention_weights_backward(grad: tf.Tensor, weights: tf.Tensor, logits_dtype: tf.DType,
+                                scale: float) -> tf.Tensor:
+  """The gradient of the logits, in their dtype (``scale`` times the softmax input's). The
+  bias's, the softmax input's sum over batch and windows, runs as a plain op: XLA's CPU code
+  took 4x as long for the whole backward with it inside (experiments/fused_ops_cost.py;
+  docs/complexity.md)."""
   weights = tf.cast(weights, tf.float32)
   grad = tf.cast(grad, tf.float32)
-  return tf.cast(weights * (grad - tf.reduce_sum(grad * weights, -1, keepdims=True)),
-                 logits_dtype)
+  dinput = weights * (grad - tf.reduce_sum(grad * weights, -1, keepdims=True))
+  return tf.cast(dinput * scale, logits_dtype)
+
+
+def fuses_attention(dtype: tf.DType) -> bool:
+  """Whether :func:`attention_weights` runs as one XLA kernel for logits of ``dtype`` (then
+  the attention scales its logits there rather than its queries)."""
+  return _ENABLED.get() and dtype in (tf.float32, tf.bfloat16)
 
 
 def attention_weights(logits: tf.Tensor, bias: tf.Tensor | None, mask: tf.Tensor | None,
-                      dtype: tf.DType) -> tf.Tensor:
-  """``softmax(logits + bias + mask)`` over the last axis, cast to ``dtype`` (the attention's
-  v), for logits ``(batch, nW, heads, N, N)``, bias ``(heads, N, N)`` and mask ``(nW, N, N)``
-  (either may be None); bfloat16 logits are summed in float32. Inside
-  :func:`compiled_elementwise`, for float32 / bfloat16 logits, one XLA kernel whose gradient
-  keeps only the weights (in ``dtype``), as the matmul with v does anyway."""
-  if not (_ENABLED.get() and logits.dtype in (tf.float32, tf.bfloat16)):
-    return _attention_weights(logits, bias, mask, dtype)
+                      dtype: tf.DType, scale: float = 1.0) -> tf.Tensor:
+  """``softmax(scale * logits + bias + mask)`` over the last axis, cast to ``dtype`` (the
+  attention's v), for logits ``(batch, nW, heads, N, N)``, bias ``(heads, N, N)`` and mask
+  ``(nW, N, N)`` (either may be None); bfloat16 logits are summed in float32. If
+  :func:`fuses_attention`, one XLA kernel whose gradient keeps only the weights (in
+  ``dtype``), as the matmul with v does anyway."""
+  if not fuses_attention(logits.dtype):
+    return _attention_weights(logits, bias, mask, dtype, scale)
   inputs = [logits] if bias is None else [logits, tf.cast(bias, tf.float32)]
 
   def gradients(grad, weights):
-    dlogits = _attention_weights_backward(grad, weights, logits.dtype)
+    dlogits = _attention_weights_backward(grad, weights, logits.dtype, scale)
     if bias is None:
       return [dlogits]
-    return [dlogits, tf.reduce_sum(tf.cast(dlogits, tf.float32), [0, 1])]
+    return [dlogits, tf.reduce_sum(tf.cast(dlogits, tf.float32), [0, 1]) / scale]
 
   @tf.custom_gradient
   def softmax(*inputs):
     weights = _compiled_attention_weights(inputs[0], inputs[1] if bias is not None else None,
-                                          mask, dtype)
+                                          mask, dtype, scale)
     return weights, lambda grad: gradients(grad, weights)
 
   return softmax(*inputs)

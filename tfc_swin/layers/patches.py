@@ -6,6 +6,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfc_swin.layers.precision import Linear
+from tfc_swin.layers.shapes import dims
 from tfc_swin.layers.swin import SwinTransformerBlock, norm_or_identity
 
 
@@ -41,8 +42,9 @@ class PatchMerge(_Resample):
     super().build(input_shape)
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
-    shape, f = tf.shape(x), self.factor
-    x = tf.pad(x, [[0, 0], [0, -shape[1] % f], [0, -shape[2] % f], [0, 0]])
+    _, h, w, _ = dims(x)
+    f = self.factor
+    x = tf.pad(x, [[0, 0], [0, -h % f], [0, -w % f], [0, 0]])
     return self.linear(self.norm(tf.nn.space_to_depth(x, f)))
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 import tensorflow as tf
 
 from tfc_swin.layers import compiled
+from tfc_swin.layers.shapes import dims
 
 
 class Float64Compute(tf.keras.mixed_precision.Policy):
@@ -133,13 +134,13 @@ class Linear(KeepsBFloat16Inputs, tf.keras.layers.Dense):
     if not (self.bfloat16 and _BFLOAT16.get()
             and inputs.dtype in (tf.float32, tf.bfloat16)):
       return super().call(tf.cast(inputs, self.compute_dtype))
-    shape = tf.shape(inputs)
+    sizes = dims(inputs)
     flat = tf.reshape(tf.cast(inputs, tf.bfloat16), [-1, inputs.shape[-1]])
     product = tf.matmul(flat, tf.cast(self.kernel, tf.bfloat16))
     outputs = compiled.bias_activation(product, self.bias if self.use_bias else None,
                                        self.activation,
                                        tf.bfloat16 if self.bfloat16_output else tf.float32)
-    return tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], 0))
+    return tf.reshape(outputs, sizes[:-1] + [self.units])
 
   def get_config(self) -> dict[str, Any]:
     return {**super().get_config(), "bfloat16": self.bfloat16,

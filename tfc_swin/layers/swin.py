@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfc_swin.layers import compiled
 from tfc_swin.layers.precision import KeepsBFloat16Inputs, Linear, matmul_input_dtype
+from tfc_swin.layers.shapes import Dim, dims, is_static
 
 _MASK_VALUE = -100.0
 
@@ -27,16 +28,21 @@ def _num_heads(dim: int, head_dim: int) -> int:
   return heads
 
 
-def effective_window(height: tf.Tensor, width: tf.Tensor, window_size: int,
-                     shift: bool, fixed: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-  """Window size and shift used for a ``height x width`` map.
+def effective_window(height: Dim, width: Dim, window_size: int,
+                     shift: bool, fixed: bool = False) -> tuple[Dim, Dim]:
+  """Window size and shift used for a ``height x width`` map (Python ints when the sizes
+  are, or ``fixed``).
 
   Swin's rule (``fixed=False``): a map whose smaller side is not larger than the window gets
   one window of that side and no shift. ``fixed=True``: always ``window_size`` and, for
   shifted blocks, ``window_size // 2``.
   """
   if fixed:
-    return tf.constant(window_size), tf.constant(window_size // 2 if shift else 0)
+    return window_size, window_size // 2 if shift else 0
+  if is_static(height, width):
+    small = min(height, width) <= window_size
+    window = min(height, width) if small else window_size
+    return window, 0 if small or not shift else window_size // 2
   side = tf.minimum(height, width)
   small = side <= window_size
   window = tf.where(small, side, window_size)
@@ -45,17 +51,16 @@ def effective_window(height: tf.Tensor, width: tf.Tensor, window_size: int,
   return window, tf.where(small, 0, window_size // 2)
 
 
-def window_partition(x: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+def window_partition(x: tf.Tensor, window: Dim) -> tf.Tensor:
   """``(B, H, W, C)`` with H, W multiples of ``window`` -> ``(B * nW, window**2, C)``."""
-  shape = tf.shape(x)
-  b, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
+  b, h, w, c = dims(x)
   x = tf.reshape(x, [b, h // window, window, w // window, window, c])
   x = tf.transpose(x, [0, 1, 3, 2, 4, 5])
   return tf.reshape(x, [-1, window * window, c])
 
 
-def window_merge(windows: tf.Tensor, window: tf.Tensor, batch: tf.Tensor,
-                 height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+def window_merge(windows: tf.Tensor, window: Dim, batch: Dim, height: Dim, width: Dim
+                 ) -> tf.Tensor:
   """Inverse of :func:`window_partition`."""
   c = windows.shape[-1]
   x = tf.reshape(windows, [batch, height // window, width // window, window, window, c])
@@ -63,8 +68,7 @@ def window_merge(windows: tf.Tensor, window: tf.Tensor, batch: tf.Tensor,
   return tf.reshape(x, [batch, height, width, c])
 
 
-def shifted_window_mask(height: tf.Tensor, width: tf.Tensor, window: tf.Tensor,
-                        shift: tf.Tensor) -> tf.Tensor:
+def shifted_window_mask(height: Dim, width: Dim, window: Dim, shift: Dim) -> tf.Tensor:
   """Additive attention mask ``(nW, N, N)`` for the cyclically shifted map.
 
   Tokens that the cyclic shift brought together from distant regions may not attend to each
@@ -111,7 +115,7 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
           initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
     super().build(input_shape)
 
-  def relative_bias(self, window: tf.Tensor) -> tf.Tensor:
+  def relative_bias(self, window: Dim) -> tf.Tensor:
     """Bias ``(heads, N, N)`` for a window of side ``window`` (<= window_size)."""
     coords = tf.range(window)
     yy, xx = tf.meshgrid(coords, coords, indexing="ij")
@@ -125,22 +129,24 @@ class WindowAttention(KeepsBFloat16Inputs, tf.keras.layers.Layer):
     """Attends within each window; ``attention_mask`` is ``(nW, N, N)`` additive, or None.
     Inside :func:`~tfc_swin.layers.precision.bfloat16_matmuls` q, k, v and the attention
     weights are bfloat16; bias, mask and softmax run in float32."""
-    dim = windows.shape[-1]
-    shape = tf.shape(windows)
-    bw, n = shape[0], shape[1]
+    bw, n, dim = dims(windows)
     qkv = tf.reshape(self.qkv(windows), [bw, n, 3, self.num_heads, dim // self.num_heads])
     q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]), axis=0)  # (bw, heads, n, hd)
-    q = q * (dim // self.num_heads) ** -0.5
+    scale = (dim // self.num_heads) ** -0.5
+    if not compiled.fuses_attention(q.dtype):  # Else the fused softmax scales the logits.
+      q, scale = q * scale, 1.0
     # Biases are added to a reshaped view of the logits: added right after the matmul,
     # oneDNN fuses them into a batch-matmul kernel that runs ~100x slower for few heads.
-    nw = 1 if attention_mask is None else tf.shape(attention_mask)[0]
+    nw = 1 if attention_mask is None else dims(attention_mask)[0]
     logits = tf.reshape(tf.matmul(q, k, transpose_b=True), [bw // nw, nw, self.num_heads, n, n])
     bias = None
     if self.relative_position_bias:
-      if window is None:
+      if window is None and is_static(n):
+        window = round(n ** 0.5)
+      elif window is None:
         window = tf.cast(tf.round(tf.sqrt(tf.cast(n, tf.float32))), tf.int32)
       bias = self.relative_bias(window)
-    attn = compiled.attention_weights(logits, bias, attention_mask, v.dtype)
+    attn = compiled.attention_weights(logits, bias, attention_mask, v.dtype, scale)
     attn = tf.reshape(attn, [bw, self.num_heads, n, n])
     out = tf.reshape(tf.transpose(tf.matmul(attn, v), [0, 2, 1, 3]), [bw, n, dim])
     return self.proj(out)
@@ -221,8 +227,7 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     return self._block(x)
 
   def _block(self, x: tf.Tensor) -> tf.Tensor:
-    shape = tf.shape(x)
-    b, h, w = shape[0], shape[1], shape[2]
+    b, h, w, _ = dims(x)
     window, shift = effective_window(h, w, self.window_size, self.shift, self.fixed_window)
     hp = (h + window - 1) // window * window
     wp = (w + window - 1) // window * window
@@ -233,7 +238,19 @@ class SwinTransformerBlock(tf.keras.layers.Layer):
     t = window_merge(t, window, b, hp, wp)
     t = tf.roll(t, shift=[shift, shift], axis=[1, 2])[:, :h, :w, :]
     x = x + t
-    return x + self.mlp(self._norm_for_matmul(self.norm2, x))
+    return x + self._mlp(self._norm_for_matmul(self.norm2, x))
+
+  def _mlp(self, x: tf.Tensor) -> tf.Tensor:
+    """The MLP; in fused bfloat16 training steps its GELU is computed again in the backward
+    pass instead of kept (:func:`~tfc_swin.layers.compiled.gelu_linear`)."""
+    fc1, fc2 = self.mlp.layers
+    if not (compiled.fuses_mlp(x) and fc1.use_bias and fc2.use_bias):
+      return self.mlp(x)
+    if not self.mlp.built:  # Here, as a first plain call would: weights in the same order.
+      self.mlp.build(x.shape)
+    sizes = dims(x)
+    product = tf.matmul(tf.reshape(x, [-1, sizes[-1]]), tf.cast(fc1.kernel, tf.bfloat16))
+    return tf.reshape(compiled.gelu_linear(product, fc1.bias, fc2.kernel, fc2.bias), sizes)
 
   @staticmethod
   def _norm_for_matmul(norm: tf.keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:

@@ -47,6 +47,11 @@ class TrainConfig:
                                      "in the training step (tfc_swin.layers.compiled): 1.19x "
                                      "faster for swint-hyperprior-cpu, no gain with fixed "
                                      "windows (docs/complexity.md).", False)
+  recompute_gelu: bool = flag_field("With --xla_elementwise --bfloat16_matmuls: compute each "
+                                    "Swin MLP's GELU again in the backward pass instead of "
+                                    "keeping it (tfc_swin.layers.compiled.gelu_linear): about "
+                                    "1.2 GB less for paper-size SwinT-ChARM at batch 8 of "
+                                    "256x256, a few % slower (docs/complexity.md).", False)
   bfloat16_matmuls: bool = flag_field("Multiply in bfloat16 in the training step's Swin Linear "
                                       "maps (tfc_swin.layers.precision.Linear; weights, "
                                       "LayerNorm, softmax and loss stay float32): for CPUs with "

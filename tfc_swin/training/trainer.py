@@ -120,6 +120,9 @@ class Trainer:
     if config.initial_step and not (config.init_from and 0 < config.initial_step < config.steps):
       raise ValueError(f"--initial_step {config.initial_step} continues a run from an export of "
                        f"it: give --init_from, and --steps above it (got {config.steps})")
+    if config.recompute_gelu and not (config.xla_elementwise and config.bfloat16_matmuls):
+      raise ValueError("--recompute_gelu needs --xla_elementwise and --bfloat16_matmuls (it "
+                       "is part of their fused bfloat16 MLP)")
     self.config = config
     self.strategy = make_strategy(config.strategy)
     resolver = getattr(self.strategy, "cluster_resolver", None)
@@ -245,7 +248,8 @@ class Trainer:
     @tf.function
     def train_step(iterator):
       x = next(iterator)
-      fused = compiled_elementwise() if self.config.xla_elementwise else contextlib.nullcontext()
+      fused = (compiled_elementwise(self.config.recompute_gelu) if self.config.xla_elementwise
+               else contextlib.nullcontext())
       # XLA-fused LayerNorm / GELU (and their gradients); bfloat16 matmuls.
       with fused, bfloat16_matmuls(self.config.bfloat16_matmuls):
         results = self.strategy.run(replica_step, args=(x,))
