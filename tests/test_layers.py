@@ -273,8 +273,8 @@ def test_swin_blocks_in_bfloat16_stay_close_and_float64_blocks_are_untouched():
 def test_fused_bfloat16_block_has_the_plain_bfloat16_gradients(monkeypatch):
   """A training step's Swin block with fused ops (XLA LayerNorm, attention softmax with the
   query scale folded into its logits and, with ``recompute_gelu``, the MLP end that computes
-  its GELU again in the backward pass, compiled.gelu_linear) gives the values and the gradients of the same
-  bfloat16 block with plain ops, up to bfloat16 rounding."""
+  its GELU again in the backward pass, compiled.gelu_linear) gives the values and the
+  gradients of the same bfloat16 block with plain ops, up to bfloat16 rounding."""
   tf.keras.utils.set_random_seed(7)
   x = tf.random.normal([2, 12, 12, 32])
   block = SwinTransformerBlock(window_size=4, shift=True, head_dim=8)

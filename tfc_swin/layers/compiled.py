@@ -1,4 +1,4 @@
-"""LayerNorm and GELU as small XLA clusters, for training steps (issue 16).
+"""LayerNorm, GELU and the attention softmax as small XLA clusters, for training steps (issue 16).
 
 Elementwise passes dominate the training step of the small Swin configs: in a profile of one
 swint-hyperprior-cpu step (batch 8, 128x128), the Mul, Sub, AddV2, Erf and Square kernels of
@@ -6,7 +6,10 @@ LayerNorm and GELU and of their gradients take about as long as all the matmuls.
 :func:`compiled_elementwise`, :class:`~tfc_swin.layers.swin.LayerNorm` and the Swin MLP's GELU
 trace as ``jit_compile`` functions: XLA fuses each one, and its hand-written gradient, into a
 single loop over the tensor, while the matmuls around them stay with TF's (oneDNN) kernels.
-The gradients keep only each op's inputs, so a step needs less memory than with the plain ops.
+The gradients keep only each op's inputs, so a step needs less memory than with the plain ops;
+with ``recompute_gelu`` the Swin MLP does not even keep its GELU output (:func:`gelu_linear`).
+The fused softmax also applies the attention's query scale to its logits
+(:func:`attention_weights`).
 
 The results equal the plain ops up to float rounding. The trainer traces its step inside it
 with ``--xla_elementwise`` (:meth:`tfc_swin.training.trainer.Trainer._train_step_fn`;
