@@ -50,8 +50,9 @@ class TrainConfig:
   recompute_gelu: bool = flag_field("With --xla_elementwise --bfloat16_matmuls: compute each "
                                     "Swin MLP's GELU again in the backward pass instead of "
                                     "keeping it (tfc_swin.layers.compiled.gelu_linear): about "
-                                    "1.2 GB less for paper-size SwinT-ChARM at batch 8 of "
-                                    "256x256, a few % slower (docs/complexity.md).", False)
+                                    "1 GB less for paper-size SwinT-ChARM at batch 8 of "
+                                    "256x256; no gain for the small -cpu configs "
+                                    "(docs/complexity.md).", False)
   bfloat16_matmuls: bool = flag_field("Multiply in bfloat16 in the training step's Swin Linear "
                                       "maps (tfc_swin.layers.precision.Linear; weights, "
                                       "LayerNorm, softmax and loss stay float32): for CPUs with "
